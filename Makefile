@@ -1,0 +1,146 @@
+# Mica top-level build. Everything lands in $(BUILD); nothing is written into the tree.
+# `make run` and `make test` install missing Debian packages first (tools/deps.sh).
+
+BUILD    ?= build
+PLATFORM ?= qemu-virt
+CROSS    ?= riscv64-unknown-elf-
+HOSTCC   ?= gcc
+FUZZCC   ?= clang
+PYTHON   ?= python3
+HZ       ?= 100
+# text_offset written into the image header: where booti places the image above RAM base.
+TEXT_OFFSET ?= 0x200000
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+CC      := $(CROSS)gcc
+OBJCOPY := $(CROSS)objcopy
+OBJDUMP := $(CROSS)objdump
+
+PICOLIBC := /usr/lib/picolibc/riscv64-unknown-elf
+PICOLIBC_LIB := $(PICOLIBC)/lib/release/rv64imac/lp64/libc.a
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+INCLUDES := -Iinclude -I.
+
+# The kernel: freestanding, integer-only (no FP registers), PC-relative code model.
+KCFLAGS := -std=c11 $(WARN) $(INCLUDES) -isystem $(PICOLIBC)/include \
+	-ffreestanding -fno-common -fno-builtin-printf -fno-stack-protector -fno-pie \
+	-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany -mno-relax \
+	-O2 -g -fno-omit-frame-pointer -MMD -MP \
+	-DMICA_KERNEL -DMICA_DEBUG -DMICA_HZ=$(HZ) -DMICA_TEXT_OFFSET=$(TEXT_OFFSET) \
+	-DMICA_VERSION=\"$(VERSION)\"
+KLDFLAGS := -nostdlib -static -no-pie -Wl,--no-relax -Wl,-T,arch/riscv64/kernel.ld \
+	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
+
+KERNEL_SRCS := $(wildcard boot/*.S arch/riscv64/*.S arch/riscv64/*.c sbi/*.c kern/*.c lib/*.c mm/*.c)
+KERNEL_OBJS := $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(KERNEL_SRCS))
+KERNEL_ELF  := $(BUILD)/$(PLATFORM)/mica.elf
+KERNEL_IMG  := $(BUILD)/$(PLATFORM)/Image
+
+# Host: the portable layers (mm/, lib/) with sanitizers, for cmocka tests.
+PORTABLE_SRCS := $(wildcard mm/*.c lib/*.c)
+HOST_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -DMICA_TEST -MMD -MP
+HOST_LIB_SRCS := $(wildcard tests/host/lib/*.c)
+HOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(PORTABLE_SRCS) $(HOST_LIB_SRCS))
+HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
+
+FUZZ_CFLAGS := -std=c11 $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined -DMICA_TEST -DMICA_FUZZ
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TIME ?= 600
+
+BENCH_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -g -O2 -DMICA_BENCH
+BENCH_TARGETS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
+
+.PHONY: all kernel host-tests fuzz-targets run test gdb clean format deps \
+	compile_commands.json check-portable fuzz bench bench-host dtbs uboot-image
+
+all: kernel
+
+kernel: $(KERNEL_IMG) $(KERNEL_ELF)
+
+deps:
+	@tools/deps.sh
+
+$(BUILD)/$(PLATFORM)/obj/%.S.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(KCFLAGS) -D__ASSEMBLY__ -c -o $@ $<
+
+$(BUILD)/$(PLATFORM)/obj/%.c.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(KCFLAGS) -c -o $@ $<
+
+$(KERNEL_ELF): $(KERNEL_OBJS) arch/riscv64/kernel.ld
+	$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) -lgcc
+	tools/check-image.sh $@
+
+$(KERNEL_IMG): $(KERNEL_ELF)
+	$(OBJCOPY) -O binary $< $@
+
+# Compile the portable layers with the kernel's flags: proves they stay freestanding.
+check-portable: $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(PORTABLE_SRCS))
+
+$(BUILD)/host/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(HOSTCC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/host/test_%: tests/host/test_%.c $(HOST_OBJS)
+	@mkdir -p $(@D)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS) -lcmocka -lfdt
+
+host-tests: $(HOST_TESTS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+$(BUILD)/bench/bench_%: tests/bench/bench_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+	@mkdir -p $(@D)
+	$(HOSTCC) $(BENCH_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+
+# QEMU's own device trees, dumped for the host tests of the DT reader and discovery.
+dtbs:
+	@tools/dump-dtbs.sh $(BUILD)/dtb
+
+# A second kernel whose header asks booti to place it 64 MiB above RAM base.
+uboot-image:
+	$(MAKE) PLATFORM=qemu-virt-reloc TEXT_OFFSET=0x4000000 kernel
+
+run: deps
+	$(MAKE) kernel
+	tools/qemu-run.sh $(KERNEL_IMG)
+
+gdb: kernel
+	tools/qemu-run.sh $(KERNEL_IMG) -S -s & \
+	gdb-multiarch -q -ex 'target remote :1234' $(KERNEL_ELF); kill %1 2>/dev/null || true
+
+test: deps
+	$(MAKE) kernel uboot-image host-tests fuzz-targets dtbs
+	$(PYTHON) tests/run_all.py --build $(BUILD)
+
+fuzz: fuzz-targets
+	@for f in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
+		echo "== $$f for $(FUZZ_TIME)s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; \
+	done
+
+bench-host: $(BENCH_TARGETS)
+	@for b in $(BENCH_TARGETS); do echo "== $$b"; $$b || exit 1; done
+
+bench: deps
+	$(MAKE) bench-host
+
+compile_commands.json:
+	$(MAKE) clean
+	bear --output compile_commands.json -- $(MAKE) kernel host-tests
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
