@@ -32,7 +32,7 @@ KCFLAGS := -std=c11 $(WARN) $(INCLUDES) -isystem $(PICOLIBC)/include \
 KLDFLAGS := -nostdlib -static -no-pie -Wl,--no-relax -Wl,-T,arch/riscv64/kernel.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
 
-KERNEL_SRCS := $(wildcard boot/*.S arch/riscv64/*.S arch/riscv64/*.c sbi/*.c kern/*.c lib/*.c mm/*.c)
+KERNEL_SRCS := $(wildcard boot/*.S boot/*.c arch/riscv64/*.S arch/riscv64/*.c sbi/*.c kern/*.c lib/*.c mm/*.c)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(KERNEL_SRCS))
 KERNEL_ELF  := $(BUILD)/$(PLATFORM)/mica.elf
 KERNEL_IMG  := $(BUILD)/$(PLATFORM)/Image
@@ -69,6 +69,9 @@ $(BUILD)/$(PLATFORM)/obj/%.S.o: %.S
 $(BUILD)/$(PLATFORM)/obj/%.c.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(KCFLAGS) -c -o $@ $<
+
+# Runs at the physical load address before paging: no absolute addresses.
+$(BUILD)/$(PLATFORM)/obj/boot/early_pt.c.o: KCFLAGS += -fno-jump-tables
 
 $(KERNEL_ELF): $(KERNEL_OBJS) arch/riscv64/kernel.ld
 	$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) -lgcc

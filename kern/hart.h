@@ -1,0 +1,47 @@
+/* Per-hart kernel data, reached through `tp`.
+ *
+ * picolibc keeps a few variables (errno among them) in thread-local storage,
+ * addressed as tp + offset. So tp points at each hart's TLS block and the
+ * kernel's own per-hart structure sits just below it, at tp - HART_LOCAL_SIZE. */
+#ifndef MICA_KERN_HART_H
+#define MICA_KERN_HART_H
+
+#define HART_LOCAL_SIZE 256
+#define HART_TLS_SIZE 256
+
+#ifndef __ASSEMBLY__
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hart {
+	uint64_t hartid;
+	uint64_t ticks;          /* timer interrupts taken */
+	uint64_t next_deadline;  /* absolute time of the next tick */
+	uint64_t tick_interval;  /* timebase ticks per scheduler tick */
+	bool sstc;               /* stimecmp usable on this hart */
+	/* Set by the trap handler when an extable fixup caught an exception. */
+	uint64_t fixup_scause;
+	uint64_t fixup_stval;
+};
+
+struct hart_block {
+	union {
+		struct hart h;
+		char pad[HART_LOCAL_SIZE];
+	} local;
+	char tls[HART_TLS_SIZE] __attribute__((aligned(16)));
+};
+
+_Static_assert(sizeof(struct hart) <= HART_LOCAL_SIZE, "struct hart outgrew its slot");
+
+static inline struct hart *this_hart(void)
+{
+	uintptr_t tp;
+	__asm__("mv %0, tp" : "=r"(tp));
+	return (struct hart *)(tp - HART_LOCAL_SIZE);
+}
+
+void hart_block_init(struct hart_block *b, uint64_t hartid);
+#endif
+
+#endif

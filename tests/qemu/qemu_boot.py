@@ -1,0 +1,194 @@
+"""Boot Mica under QEMU and judge what it prints.
+
+Each boot configuration starts QEMU in its own process group with a timeout,
+reads the serial console, and turns what the kernel printed into test results:
+the banner facts the configuration implies (RAM, harts, timer, load address),
+one result per "KTEST name: PASS|FAIL" line, and a clean end. Whatever happens,
+the QEMU process group is killed before the next configuration starts.
+"""
+
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+
+OPENSBI = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
+UBOOT_SMODE = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin"
+END_LINES = ("mica: shutdown", "mica: halted")
+
+
+class Config:
+    def __init__(self, name, machine="virt", smp=1, mem="128M", cpu=None, append=None,
+                 image="qemu-virt", ram_mib=None, usable=None, unusable=(), timer=None,
+                 load_pa=None, uboot=False, crash=False, timeout=60):
+        self.name = name
+        self.machine = machine
+        self.smp = smp
+        self.mem = mem
+        self.cpu = cpu
+        self.append = append
+        self.image = image
+        self.ram_mib = ram_mib
+        self.usable = list(usable) if usable is not None else list(range(smp))
+        self.unusable = list(unusable)
+        self.timer = timer
+        self.load_pa = load_pa
+        self.uboot = uboot
+        self.crash = crash
+        self.timeout = timeout
+
+
+CONFIGS = [
+    Config("virt-smp1-128M", smp=1, mem="128M", ram_mib=128, timer="stimecmp",
+           load_pa=0x80200000),
+    Config("virt-smp4-4G", smp=4, mem="4G", ram_mib=4096, timer="stimecmp", load_pa=0x80200000),
+    Config("virt-nosstc", smp=1, mem="256M", cpu="rv64,sstc=false,h=false", ram_mib=256,
+           timer="SBI TIME"),
+    Config("sifive_u-smp5", machine="sifive_u", smp=5, mem="1G", ram_mib=1024,
+           usable=[1, 2, 3, 4], unusable=[0], timer="SBI TIME"),
+    # Debian's U-Boot loads a build whose header asks for text_offset 64 MiB:
+    # the same code must run at a second physical address.
+    Config("uboot-booti-reloc", smp=2, mem="512M", image="qemu-virt-reloc", ram_mib=512,
+           load_pa=0x84000000, uboot=True, timeout=120),
+    Config("crash-report", smp=1, mem="128M", append="mica.crash", ram_mib=128, crash=True),
+]
+
+
+def qemu_command(cfg, build):
+    image = os.path.join(build, cfg.image, "Image")
+    cmd = ["qemu-system-riscv64", "-machine", cfg.machine, "-smp", str(cfg.smp), "-m", cfg.mem,
+           "-nographic", "-no-reboot", "-bios", OPENSBI]
+    if cfg.cpu:
+        cmd += ["-cpu", cfg.cpu]
+    if cfg.uboot:
+        cmd += ["-kernel", UBOOT_SMODE,
+                "-device", "loader,file=%s,addr=0x90000000,force-raw=on" % image]
+    else:
+        cmd += ["-kernel", image]
+        if cfg.append:
+            cmd += ["-append", cfg.append]
+    return cmd
+
+
+class Boot:
+    """One QEMU run: collects output, can answer prompts, always cleans up."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.out = b""
+
+    def text(self):
+        return self.out.decode("utf-8", "replace").replace("\r", "")
+
+    def read_until(self, predicate, deadline):
+        while time.monotonic() < deadline:
+            if predicate(self.text()):
+                return True
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    return predicate(self.text())
+                self.out += chunk
+            elif self.proc.poll() is not None:
+                return predicate(self.text())
+        return predicate(self.text())
+
+    def send(self, s):
+        self.proc.stdin.write(s.encode())
+        self.proc.stdin.flush()
+
+    def finish(self, grace):
+        deadline = time.monotonic() + grace
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.read_until(lambda t: False, min(deadline, time.monotonic() + 0.5))
+        self.kill()
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+def boot(cfg, build):
+    b = Boot(qemu_command(cfg, build))
+    try:
+        deadline = time.monotonic() + cfg.timeout
+        if cfg.uboot:
+            if b.read_until(lambda t: "Hit any key to stop autoboot" in t, deadline):
+                b.send("\n")
+                if b.read_until(lambda t: t.rstrip().endswith("=>"), deadline):
+                    b.send("booti 0x90000000 - ${fdtcontroladdr}\n")
+        b.read_until(lambda t: any(l in t for l in END_LINES), deadline)
+        # After the final line QEMU exits by itself when SRST works; give it a moment.
+        b.finish(3)
+    finally:
+        b.kill()
+    return b.text(), time.monotonic() <= deadline
+
+
+def judge(cfg, out, in_time):
+    """Return a list of (test name, failure reason or None)."""
+    results = []
+
+    def check(what, ok, why):
+        results.append(("%s: %s" % (cfg.name, what), None if ok else why))
+
+    banner = re.search(r"^Mica \S+ \(.*\), a RISC-V Sv39 microkernel$", out, re.M)
+    check("banner", banner is not None, "no banner on the console")
+    ram = re.search(r"^ram total: (\d+) MiB", out, re.M)
+    if cfg.ram_mib is not None:
+        check("ram", ram is not None and int(ram.group(1)) == cfg.ram_mib,
+              "expected %d MiB, console says %s" % (cfg.ram_mib, ram.group(1) if ram else "nothing"))
+    harts = re.search(r"^harts:\s+usable([\d ]*); not usable([\w ]*); boot hart (\d+)$", out, re.M)
+    if harts:
+        usable = [int(x) for x in harts.group(1).split()]
+        unusable = [int(x) for x in harts.group(2).split() if x.isdigit()]
+        boot_hart = int(harts.group(3))
+        check("harts", usable == cfg.usable and unusable == cfg.unusable
+              and boot_hart in cfg.usable,
+              "expected usable %s / not usable %s, console says %s / %s, boot hart %d"
+              % (cfg.usable, cfg.unusable, usable, unusable, boot_hart))
+    else:
+        check("harts", False, "no harts line")
+    if cfg.timer:
+        t = re.search(r"^timer:\s+\d+ Hz via (.*)$", out, re.M)
+        check("timer", t is not None and cfg.timer in t.group(1),
+              "expected %s, console says %s" % (cfg.timer, t.group(1) if t else "nothing"))
+    if cfg.load_pa is not None:
+        m = re.search(r"^image:\s+loaded at (0x[0-9a-f]+)", out, re.M)
+        check("load address", m is not None and int(m.group(1), 16) == cfg.load_pa,
+              "expected 0x%x, console says %s" % (cfg.load_pa, m.group(1) if m else "nothing"))
+    if cfg.crash:
+        for what, pattern in (("report cause", r"^scause 0x000000000000000f \(store/AMO page fault\)"),
+                              ("report stval", r"^stval  0xffffffffc01fe000"),
+                              ("report backtrace", r"^backtrace .*\n  #0 0xffffffff8"),
+                              ("clean halt", r"^mica: halted after a fatal error")):
+            check(what, re.search(pattern, out, re.M) is not None, "no match for %r" % pattern)
+        return results
+    for name, verdict, why in re.findall(r"^KTEST (\w+): (PASS|FAIL)(.*)$", out, re.M):
+        results.append(("%s: ktest %s" % (cfg.name, name),
+                        None if verdict == "PASS" else why.strip() or "failed"))
+    summary = re.search(r"^KTEST summary: (\d+) passed, (\d+) failed", out, re.M)
+    check("ktest summary", summary is not None, "the kernel never finished its self tests")
+    check("clean end", in_time and any(l in out for l in END_LINES),
+          "no final shutdown line within %ds" % cfg.timeout)
+    return results
+
+
+def run(build, log_dir, names=None):
+    os.makedirs(log_dir, exist_ok=True)
+    results = []
+    for cfg in CONFIGS:
+        if names and cfg.name not in names:
+            continue
+        out, in_time = boot(cfg, build)
+        with open(os.path.join(log_dir, cfg.name + ".log"), "w") as f:
+            f.write(out)
+        results += judge(cfg, out, in_time)
+    return results
