@@ -123,6 +123,8 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 	hart_block_init(&boot_hart_block, hartid);
 	boot_root[vpn2(boot_load_pa)] = 0; /* the identity slot served its purpose */
 	sfence_vma_all();
+	/* Floating point stays off in the kernel: any FP instruction traps. */
+	csr_clear(sstatus, SSTATUS_FS);
 	trap_init();
 	sbi_init();
 	kprintf("\nmica: entered on hart %llu, image at 0x%llx, device tree at 0x%llx\n",

@@ -21,7 +21,11 @@ enum dt_error {
 	DT_ERR_TRUNCATED = -4, /* header or a block lies outside the blob */
 	DT_ERR_BADSTRUCT = -5, /* malformed structure block (bad token, nesting, length) */
 	DT_ERR_BADVALUE = -6,  /* property present but of the wrong size or format */
+	DT_ERR_BADOFFSET = -7, /* a handle that is not a node (or property cursor) of this tree */
 };
+
+/* Nesting limit checked by dt_open(): the root is level 1. Real trees use fewer than 10. */
+#define DT_MAX_DEPTH 32
 
 struct dt {
 	const uint8_t *blob;
@@ -58,7 +62,10 @@ int dt_subnode(const struct dt *dt, int parent, const char *name);
 /* An absolute path ("/cpus/cpu@1") or an alias name ("serial0"); a path may end in
  * ":options" (as stdout-path does), which is ignored. */
 int dt_path(const struct dt *dt, const char *path);
-/* Depth-first walk: the next node after `node` in document order; DT_ERR_NOTFOUND at the end. */
+/* Depth-first walk: the next node after `node` in document order; DT_ERR_NOTFOUND at the end.
+ * A negative `node` starts the walk at the root (depth 0). When `depth` is not NULL it holds
+ * the depth of `node` on entry and that of the result on return, and the walk stops with
+ * DT_ERR_NOTFOUND instead of climbing above depth 0: start it at 0 to visit one subtree. */
 int dt_next_node(const struct dt *dt, int node, int *depth);
 
 /* Properties. */
@@ -69,7 +76,7 @@ bool dt_prop_is_string(const struct dt_prop *p); /* NUL-terminated, printable */
 int dt_prop_u32(const struct dt *dt, int node, const char *name, uint32_t *out);
 /* A 1- or 2-cell integer (e.g. timebase-frequency, clock-frequency). */
 int dt_prop_uint(const struct dt *dt, int node, const char *name, uint64_t *out);
-/* NULL unless the property is a well-formed string. */
+/* NULL unless the property is a well-formed string (of a string list, the first string). */
 const char *dt_prop_string(const struct dt *dt, int node, const char *name);
 /* Does a string-list property (e.g. "compatible") contain `str` exactly? */
 bool dt_prop_has_string(const struct dt *dt, int node, const char *name, const char *str);
@@ -83,6 +90,11 @@ int dt_size_cells(const struct dt *dt, int node);
 /* The `index`-th (address, size) pair of `node`'s "reg", decoded with its parent's
  * cell counts. DT_ERR_NOTFOUND past the end. Not translated through "ranges". */
 int dt_reg(const struct dt *dt, int node, unsigned index, uint64_t *addr, uint64_t *size);
+/* Turn `addr`, an address on the bus that `node` sits on (as dt_reg() returns it), into a
+ * CPU physical address through the "ranges" of every ancestor bus. An empty "ranges" is
+ * the identity; DT_ERR_NOTFOUND when a bus has no "ranges" (its children are not memory
+ * mapped) or no range covers the address. */
+int dt_translate(const struct dt *dt, int node, uint64_t *addr);
 
 /* Find the next node (after `from`, or from the start with from = -1) whose
  * "compatible" contains `compat`. */

@@ -22,6 +22,7 @@ packages=(
 	dosfstools
 	fdisk
 	python3
+	bear
 )
 
 missing=()
