@@ -38,7 +38,8 @@ KERNEL_ELF  := $(BUILD)/$(PLATFORM)/mica.elf
 KERNEL_IMG  := $(BUILD)/$(PLATFORM)/Image
 
 # Host: the portable layers (mm/, lib/) with sanitizers, for cmocka tests.
-PORTABLE_SRCS := $(wildcard mm/*.c lib/*.c)
+# arch/riscv64/pt.c is the page-table core: portable so host tests can walk it.
+PORTABLE_SRCS := $(wildcard mm/*.c lib/*.c) arch/riscv64/pt.c
 HOST_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -DMICA_TEST -MMD -MP
 HOST_LIB_SRCS := $(wildcard tests/host/lib/*.c)

@@ -35,17 +35,9 @@
 #define SATP_ASID_SHIFT 44
 #define SATP_PPN_MASK ((1UL << 44) - 1)
 
-#define PTE_V (1UL << 0)
-#define PTE_R (1UL << 1)
-#define PTE_W (1UL << 2)
-#define PTE_X (1UL << 3)
-#define PTE_U (1UL << 4)
-#define PTE_G (1UL << 5)
-#define PTE_A (1UL << 6)
-#define PTE_D (1UL << 7)
-#define PTE_PPN_SHIFT 10
-
 #define CSR_STIMECMP 0x14d
+
+#include "arch/riscv64/pte.h"
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
@@ -59,16 +51,6 @@
 #define csr_write(csr, val) __asm__ volatile("csrw " #csr ", %0" ::"rK"(val) : "memory")
 #define csr_set(csr, bits) __asm__ volatile("csrs " #csr ", %0" ::"rK"(bits) : "memory")
 #define csr_clear(csr, bits) __asm__ volatile("csrc " #csr ", %0" ::"rK"(bits) : "memory")
-
-static inline uint64_t pte_make(uint64_t pa, uint64_t bits)
-{
-	return ((pa >> 12) << PTE_PPN_SHIFT) | bits;
-}
-
-static inline uint64_t pte_pa(uint64_t pte)
-{
-	return (pte >> PTE_PPN_SHIFT) << 12;
-}
 
 static inline void sfence_vma_all(void)
 {
