@@ -18,6 +18,7 @@ OBJDUMP := $(CROSS)objdump
 
 PICOLIBC := /usr/lib/picolibc/riscv64-unknown-elf
 PICOLIBC_LIB := $(PICOLIBC)/lib/release/rv64imac/lp64/libc.a
+LIBGCC := $(shell $(CROSS)gcc -march=rv64imac -mabi=lp64 -print-libgcc-file-name)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 INCLUDES := -Iinclude -I.
@@ -75,7 +76,7 @@ $(BUILD)/$(PLATFORM)/obj/%.c.o: %.c
 $(BUILD)/$(PLATFORM)/obj/boot/early_pt.c.o: KCFLAGS += -fno-jump-tables
 
 $(KERNEL_ELF): $(KERNEL_OBJS) arch/riscv64/kernel.ld
-	$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) -lgcc
+	$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) $(LIBGCC)
 	tools/check-image.sh $@
 
 $(KERNEL_IMG): $(KERNEL_ELF)

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "arch/riscv64/pmap.h"
 #include "kern/kmem.h"
 #include "kern/spinlock.h"
 #include "kern/uart16550.h"
@@ -22,7 +23,7 @@ const char *console_attach(const struct plat_console *c)
 			 c->compatible);
 		return console_desc;
 	}
-	void *regs = devwin_map(c->base, c->size ? c->size : 0x100);
+	void *regs = pmap_map_device(c->base, c->size ? c->size : 0x100);
 	if (!regs)
 		return "SBI console (device window full)";
 	uart16550_init(&console_uart, regs, c->reg_shift, c->reg_io_width);

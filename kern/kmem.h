@@ -21,10 +21,7 @@ static inline void *pa_to_kva(uint64_t pa)
 	return (void *)(LINEAR_BASE + pa);
 }
 
-/* Map `size` bytes of MMIO at `pa` into the device window; NULL when full. */
-void *devwin_map(uint64_t pa, uint64_t size);
-
-/* Map every RAM bank into the linear map (gigapages, rounded out). */
+/* Map every RAM bank into the boot tables' linear map (gigapages, rounded out). */
 struct plat_info;
 void linear_map_ram(const struct plat_info *p);
 

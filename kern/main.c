@@ -4,10 +4,13 @@
 #include "arch/riscv64/boot_pt.h"
 #include "arch/riscv64/csr.h"
 #include "arch/riscv64/layout.h"
+#include "arch/riscv64/pmap.h"
 #include "arch/riscv64/timer.h"
 #include "arch/riscv64/trapframe.h"
 #include "kern/console.h"
 #include "kern/hart.h"
+#include "kern/karena.h"
+#include "kern/kpool.h"
 #include "kern/kmem.h"
 #include "kern/ktest.h"
 #include "kern/panic.h"
@@ -22,6 +25,8 @@ extern struct hart_block boot_hart_block;
 extern char _start[], _end[];
 
 static struct plat_info plat;
+static struct pmap_boot_info pmap_info;
+static uint64_t kpool_bytes;
 
 _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa);
 
@@ -92,6 +97,13 @@ static void print_banner(uint64_t boot_hartid, const char *console, const char *
 	}
 	kprintf("console:   %s\n", console);
 	kprintf("timer:     %u Hz via %s\n", (unsigned)MICA_HZ, timer);
+	kprintf("mmu:       Sv39, %u ASID bits%s; linear map %llu x 1 GiB, %llu x 2 MiB, %llu x 4 KiB\n",
+		pmap_info.asid_bits, pmap_info.asid_bits ? "" : " (flush on every switch)",
+		(unsigned long long)pmap_info.linear_leaves[2],
+		(unsigned long long)pmap_info.linear_leaves[1],
+		(unsigned long long)pmap_info.linear_leaves[0]);
+	kprintf("kpool:     %llu KiB for page tables and kernel objects\n",
+		(unsigned long long)(kpool_bytes >> 10));
 	if (plat.truncated)
 		kprintf("warning:   the device tree lists more than Mica's fixed tables hold; "
 			"extra entries ignored\n");
@@ -141,6 +153,10 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 		panic("device tree at 0x%llx rejected: %s", (unsigned long long)dtb_pa,
 		      dt_strerror(err));
 	linear_map_ram(&plat);
+	kpool_bytes = kpool_init(&plat, boot_load_pa, (uint64_t)(_end - _start), dtb_pa,
+				 dt_be32((const uint8_t *)dtb + 4));
+	pmap_bootstrap(&plat, &pmap_info);
+	karena_init();
 	const char *console = console_attach(&plat.console);
 
 	timer_init(plat.timebase_hz, MICA_HZ, hart_has_sstc(hartid));

@@ -14,6 +14,7 @@
 #define LINEAR_BASE 0xffffffc000000000UL
 #define LINEAR_SIZE 0x2000000000UL /* 128 GiB: root slots 256..383 */
 #define KARENA_BASE 0xffffffe000000000UL
+#define KARENA_SIZE 0x100000000UL /* 4 GiB: root slots 384..387 */
 #define KIMAGE_BASE 0xffffffff80000000UL /* root slot 510 */
 #define DEVWIN_BASE 0xffffffffc0000000UL /* root slot 511 */
 #define DEVWIN_SIZE 0x200000UL           /* one level-0 table: 512 pages */

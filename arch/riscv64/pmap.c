@@ -1,0 +1,299 @@
+#include "arch/riscv64/pmap.h"
+
+#include <string.h>
+
+#include "arch/riscv64/csr.h"
+#include "arch/riscv64/layout.h"
+#include "kern/hart.h"
+#include "kern/kmem.h"
+#include "kern/kpool.h"
+#include "kern/panic.h"
+#include "kern/spinlock.h"
+#include "lib/platform.h"
+#include "mica/errno.h"
+#include "mica/param.h"
+
+struct pmap kernel_pmap;
+static struct spinlock kernel_pmap_lock;
+static unsigned asid_bits, asid_bits_limit;
+static uint64_t asid_next = 1, asid_generation = 1;
+static unsigned devwin_next;
+
+extern char _start[], _etext[], _erodata[], _end[];
+
+static void *pmap_kva(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	return pa_to_kva(pa);
+}
+
+static int pmap_alloc_table(void *ctx, uint64_t *pa)
+{
+	(void)ctx;
+	return kpool_alloc_page(pa);
+}
+
+static void pmap_free_table(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	kpool_free_page(pa);
+}
+
+static const struct pt_mem pmap_mem = {
+	.kva = pmap_kva, .alloc = pmap_alloc_table, .free = pmap_free_table};
+
+static inline void sfence_vma_asid(uint64_t asid)
+{
+	__asm__ volatile("sfence.vma zero, %0" ::"r"(asid) : "memory");
+}
+
+static inline void sfence_vma_page(uint64_t va, uint64_t asid)
+{
+	__asm__ volatile("sfence.vma %0, %1" ::"r"(va), "r"(asid) : "memory");
+}
+
+static inline void sfence_vma_page_all_asids(uint64_t va)
+{
+	__asm__ volatile("sfence.vma %0, zero" ::"r"(va) : "memory");
+}
+
+/* Apply the fence policy (see pmap.h) to what one operation changed. */
+static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
+{
+	if (!fl->reduced && !fl->raised)
+		return;
+	bool kernel = pm == &kernel_pmap;
+	uint64_t pages = (fl->end - fl->start) >> PAGE_SHIFT;
+	bool current = kernel || pm->asid_generation == asid_generation;
+	if (!current)
+		return; /* its old ASID was flushed when the generation turned */
+	if (pages > PMAP_FENCE_PAGES || asid_bits == 0) {
+		if (kernel || asid_bits == 0)
+			sfence_vma_all();
+		else
+			sfence_vma_asid(pm->asid);
+		return;
+	}
+	for (uint64_t va = fl->start; va < fl->end; va += PAGE_SIZE) {
+		if (kernel)
+			sfence_vma_page_all_asids(va); /* global leaves match every ASID */
+		else
+			sfence_vma_page(va, pm->asid);
+	}
+	/* Remote harts: SMP shootdown through SBI RFENCE uses pm->hart_mask (issue 8).
+	 * Only the boot hart runs today, and it has just fenced. */
+}
+
+static unsigned probe_asid_bits(void)
+{
+	uint64_t old = csr_read(satp);
+	csr_write(satp, old | (0xffffUL << SATP_ASID_SHIFT));
+	uint64_t got = (csr_read(satp) >> SATP_ASID_SHIFT) & 0xffff;
+	csr_write(satp, old);
+	sfence_vma_all();
+	unsigned bits = 0;
+	while (got & 1) {
+		bits++;
+		got >>= 1;
+	}
+	return bits;
+}
+
+static void kmap_or_panic(uint64_t va, uint64_t pa, uint64_t len, uint64_t prot, const char *what)
+{
+	struct pt_flush fl;
+	pt_flush_init(&fl);
+	int err = pt_enter(&kernel_pmap.pt, va, pa, len, prot, 0, &fl);
+	if (err)
+		panic("pmap: cannot map %s (%d)", what, err);
+}
+
+/* => boot hart, before other harts run */
+void pmap_bootstrap(const struct plat_info *p, struct pmap_boot_info *info)
+{
+	if (pt_init(&kernel_pmap.pt, &pmap_mem, PT_SPACE_KERNEL, 0))
+		panic("pmap: no page for the kernel root");
+
+	/* The linear map: every RAM bank, the largest leaves that fit, no execute. */
+	for (unsigned i = 0; i < p->nram; i++) {
+		uint64_t b = p->ram[i].base & ~PAGE_MASK;
+		uint64_t e = (p->ram[i].base + p->ram[i].size) & ~PAGE_MASK;
+		if (e > LINEAR_SIZE)
+			e = LINEAR_SIZE;
+		if (e > b)
+			kmap_or_panic(LINEAR_BASE + b, b, e - b, PTE_R | PTE_W, "the linear map");
+	}
+	memcpy(info->linear_leaves, kernel_pmap.pt.leaves, sizeof(info->linear_leaves));
+
+	/* The image, W^X: text RX, rodata R, data and bss RW. */
+	uint64_t img = (uint64_t)_start;
+	uint64_t text = (uint64_t)_etext - img, ro = (uint64_t)_erodata - (uint64_t)_etext;
+	uint64_t rw = (uint64_t)_end - (uint64_t)_erodata;
+	kmap_or_panic(img, boot_load_pa, text, PTE_R | PTE_X, "kernel text");
+	kmap_or_panic(img + text, boot_load_pa + text, ro, PTE_R, "kernel rodata");
+	kmap_or_panic(img + text + ro, boot_load_pa + text + ro, rw, PTE_R | PTE_W, "kernel data");
+
+	/* Fill every other kernel root slot with a table now, so that user roots,
+	 * which copy the kernel half once, never go stale. */
+	uint64_t *root = pa_to_kva(kernel_pmap.pt.root_pa);
+	for (unsigned slot = 256; slot < 512; slot++) {
+		if (root[slot] & PTE_V)
+			continue;
+		uint64_t va = (uint64_t)slot << 30 | 0xffffff8000000000UL;
+		bool wanted = (va >= KARENA_BASE && va < KARENA_BASE + KARENA_SIZE) ||
+			      va == DEVWIN_BASE;
+		if (!wanted)
+			continue;
+		uint64_t pa;
+		if (kpool_alloc_page(&pa))
+			panic("pmap: no page for kernel slot %u", slot);
+		root[slot] = pte_make(pa, PTE_V);
+		kernel_pmap.pt.tables++;
+	}
+
+	asid_bits = probe_asid_bits();
+	asid_bits_limit = asid_bits;
+	info->asid_bits = asid_bits;
+
+	/* ASID 0 belongs to the kernel-only space; user pmaps start at 1. */
+	kernel_pmap.asid = 0;
+	kernel_pmap.asid_generation = asid_generation;
+	sfence_vma_all();
+	csr_write(satp, SATP_MODE_SV39 | (kernel_pmap.pt.root_pa >> PAGE_SHIFT));
+	sfence_vma_all();
+
+	char why[96];
+	if (pt_check(&kernel_pmap.pt, why, sizeof(why)))
+		panic("pmap: kernel tables unsound: %s", why);
+}
+
+/* => takes the kernel pmap lock */
+void *pmap_map_device(uint64_t pa, uint64_t size)
+{
+	uint64_t first = pa & ~PAGE_MASK;
+	uint64_t pages = (pa + size - first + PAGE_MASK) >> PAGE_SHIFT;
+	spin_lock(&kernel_pmap_lock);
+	/* The last page of the window stays unmapped: the trap self test uses it. */
+	if (size == 0 || pages > (DEVWIN_SIZE >> PAGE_SHIFT) - 1 - devwin_next) {
+		spin_unlock(&kernel_pmap_lock);
+		return 0;
+	}
+	uint64_t va = DEVWIN_BASE + ((uint64_t)devwin_next << PAGE_SHIFT);
+	struct pt_flush fl;
+	pt_flush_init(&fl);
+	int err = pt_enter(&kernel_pmap.pt, va, first, pages << PAGE_SHIFT, PTE_R | PTE_W,
+			   PT_ENTER_NOSUPER, &fl);
+	if (!err) {
+		devwin_next += (unsigned)pages;
+		pmap_fence(&kernel_pmap, &fl);
+	}
+	spin_unlock(&kernel_pmap_lock);
+	return err ? 0 : (void *)(va + (pa - first));
+}
+
+/* => takes the kernel pmap lock for the kernel half */
+int pmap_create(struct pmap *pm)
+{
+	memset(pm, 0, sizeof(*pm));
+	spin_lock(&kernel_pmap_lock);
+	int err = pt_init(&pm->pt, &pmap_mem, PT_SPACE_USER, pa_to_kva(kernel_pmap.pt.root_pa));
+	spin_unlock(&kernel_pmap_lock);
+	return err;
+}
+
+/* => pmap no longer active on any hart */
+void pmap_destroy(struct pmap *pm)
+{
+	if (pm->asid_generation == asid_generation && asid_bits)
+		sfence_vma_asid(pm->asid); /* the ASID may be handed out again */
+	pt_destroy(&pm->pt);
+}
+
+/* => caller holds the pmap's address-space lock */
+int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, uint64_t len, uint64_t prot,
+	       unsigned flags)
+{
+	struct pt_flush fl;
+	pt_flush_init(&fl);
+	int err = pt_enter(&pm->pt, va, pa, len, prot, flags, &fl);
+	if (!err)
+		pmap_fence(pm, &fl);
+	return err;
+}
+
+/* => caller holds the pmap's address-space lock */
+int pmap_remove(struct pmap *pm, uint64_t va, uint64_t len)
+{
+	struct pt_flush fl;
+	pt_flush_init(&fl);
+	int err = pt_remove(&pm->pt, va, len, &fl);
+	if (!err)
+		pmap_fence(pm, &fl);
+	return err;
+}
+
+/* => caller holds the pmap's address-space lock */
+int pmap_protect(struct pmap *pm, uint64_t va, uint64_t len, uint64_t prot)
+{
+	struct pt_flush fl;
+	pt_flush_init(&fl);
+	int err = pt_protect(&pm->pt, va, len, prot, &fl);
+	if (!err)
+		pmap_fence(pm, &fl);
+	return err;
+}
+
+/* => caller holds the pmap's address-space lock */
+int pmap_extract(struct pmap *pm, uint64_t va, uint64_t *pa, uint64_t *prot)
+{
+	uint64_t pte;
+	int err = pt_extract(&pm->pt, va, pa, &pte, 0);
+	if (!err && prot)
+		*prot = pte & PTE_RWX;
+	return err;
+}
+
+/* => interrupts off on this hart */
+static void pmap_assign_asid(struct pmap *pm)
+{
+	uint64_t max = asid_bits_limit ? (1UL << asid_bits_limit) - 1 : 0;
+	if (asid_next > max) {
+		/* Out of ASIDs: a new generation, one full flush, and every pmap
+		 * picks a fresh ASID when it is next activated. */
+		asid_generation++;
+		asid_next = 1;
+		sfence_vma_all();
+	}
+	pm->asid = asid_next++;
+	pm->asid_generation = asid_generation;
+}
+
+/* => interrupts off on this hart */
+void pmap_activate(struct pmap *pm)
+{
+	if (asid_bits_limit == 0 || asid_bits == 0) {
+		csr_write(satp, SATP_MODE_SV39 | (pm->pt.root_pa >> PAGE_SHIFT));
+		sfence_vma_all();
+		return;
+	}
+	if (pm != &kernel_pmap && pm->asid_generation != asid_generation)
+		pmap_assign_asid(pm);
+	pm->hart_mask |= 1UL << (this_hart()->hartid & 63);
+	csr_write(satp, SATP_MODE_SV39 | (pm->asid << SATP_ASID_SHIFT) |
+				(pm->pt.root_pa >> PAGE_SHIFT));
+}
+
+unsigned pmap_asid_bits(void)
+{
+	return asid_bits;
+}
+
+uint64_t pmap_asid_generation(void)
+{
+	return asid_generation;
+}
+
+void pmap_limit_asid_bits(unsigned bits)
+{
+	asid_bits_limit = bits < asid_bits ? bits : asid_bits;
+}

@@ -1,0 +1,80 @@
+/*
+ * The pmap: Mica's only owner of `satp` and of TLB maintenance.
+ *
+ * One `struct pmap` per address space wraps the page-table core (pt.h) with an
+ * ASID and the fence policy. The kernel half of every root is a copy of the
+ * kernel pmap's root: all kernel root slots are filled at boot (linear map,
+ * arena tables, image, device window) and never change afterwards, so user
+ * roots never need to be resynchronised.
+ *
+ * TLB policy: a change that removes or narrows a translation is fenced before
+ * the call returns — `sfence.vma va, asid` per page up to PMAP_FENCE_PAGES,
+ * one `sfence.vma x0, asid` for the whole ASID above that. A change that only
+ * adds or widens permissions is fenced locally too (a cheap way to avoid the
+ * spurious fault the spec otherwise allows) but never remotely.
+ *
+ * ASIDs: the width is probed at boot. Each pmap gets an ASID tagged with a
+ * generation; when the ASIDs run out a new generation starts with one full
+ * flush and pmaps pick fresh ASIDs as they are next activated. Switching
+ * between pmaps with current ASIDs writes `satp` and nothing else. A hart with
+ * no ASID bits flushes on every switch.
+ */
+#ifndef MICA_ARCH_PMAP_H
+#define MICA_ARCH_PMAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/riscv64/pt.h"
+
+#define PMAP_FENCE_PAGES 32
+
+struct plat_info;
+
+struct pmap {
+	struct pt pt;
+	uint64_t asid;
+	uint64_t asid_generation;
+	uint64_t hart_mask; /* harts that may cache this ASID (remote shootdown) */
+};
+
+extern struct pmap kernel_pmap;
+
+struct pmap_boot_info {
+	unsigned asid_bits;
+	uint64_t linear_leaves[3]; /* linear-map leaves by level: 4 KiB, 2 MiB, 1 GiB */
+};
+
+/* Build the kernel's own tables (W^X image, linear map with the largest pages
+ * that fit, arena and device-window tables) and switch to them.
+ * => boot hart, before other harts run */
+void pmap_bootstrap(const struct plat_info *p, struct pmap_boot_info *info);
+
+/* Map MMIO into the device window; NULL when the window is full.
+ * => boot or driver setup; takes the kernel pmap lock */
+void *pmap_map_device(uint64_t pa, uint64_t size);
+
+/* => takes the kernel pmap lock for the kernel half */
+int pmap_create(struct pmap *pm);
+/* => pmap no longer active on any hart */
+void pmap_destroy(struct pmap *pm);
+
+/* prot is PTE_R/W/X. => caller holds the pmap's address-space lock */
+int pmap_enter(struct pmap *pm, uint64_t va, uint64_t pa, uint64_t len, uint64_t prot,
+	       unsigned flags);
+/* => caller holds the pmap's address-space lock */
+int pmap_remove(struct pmap *pm, uint64_t va, uint64_t len);
+/* => caller holds the pmap's address-space lock */
+int pmap_protect(struct pmap *pm, uint64_t va, uint64_t len, uint64_t prot);
+/* => caller holds the pmap's address-space lock */
+int pmap_extract(struct pmap *pm, uint64_t va, uint64_t *pa, uint64_t *prot);
+
+/* Load `pm` into satp on this hart. => interrupts off on this hart */
+void pmap_activate(struct pmap *pm);
+
+unsigned pmap_asid_bits(void);
+uint64_t pmap_asid_generation(void);
+/* Test hook: run the next activations as if only `bits` ASID bits existed. */
+void pmap_limit_asid_bits(unsigned bits);
+
+#endif
