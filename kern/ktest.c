@@ -130,6 +130,9 @@ int ktest_run(const struct plat_info *p)
 		{"bss_cleared", test_bss_cleared},   {"sbi_extensions", test_sbi_extensions},
 		{"timer_ticks", test_timer_ticks},   {"trap_fixup", test_trap_fixup},
 		{"linear_map", test_linear_map},     {"image_placement", test_image_placement},
+		{"pmap_scratch", ktest_pmap_scratch}, {"pmap_asid_switch", ktest_pmap_asid_switch},
+		{"kernel_wx", ktest_kernel_wx},      {"karena_alloc", ktest_karena_alloc},
+		{"karena_starve_donate", ktest_karena_starve_donate},
 	};
 	for (unsigned i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 		ktest_result(tests[i].name, tests[i].fn(p));

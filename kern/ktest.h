@@ -6,6 +6,13 @@
 
 struct plat_info;
 
+/* The memory checks of kern/ktest_mm.c. */
+const char *ktest_pmap_scratch(const struct plat_info *p);
+const char *ktest_pmap_asid_switch(const struct plat_info *p);
+const char *ktest_kernel_wx(const struct plat_info *p);
+const char *ktest_karena_alloc(const struct plat_info *p);
+const char *ktest_karena_starve_donate(const struct plat_info *p);
+
 /* Returns the number of failures. */
 int ktest_run(const struct plat_info *p);
 

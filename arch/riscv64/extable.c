@@ -43,3 +43,16 @@ bool probe_load(const volatile uint64_t *addr, uint64_t *out)
 	*out = v;
 	return ok;
 }
+
+bool probe_store(volatile uint64_t *addr, uint64_t value)
+{
+	long ok = 1;
+	__asm__ volatile("1: sd %1, 0(%2)\n\t"
+			 "j 3f\n"
+			 "2: li %0, 0\n"
+			 "3:\n\t" EXTABLE_ENTRY(1b, 2b)
+			 : "+r"(ok)
+			 : "r"(value), "r"(addr)
+			 : "memory");
+	return ok;
+}

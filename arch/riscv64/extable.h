@@ -20,4 +20,7 @@ bool probe_stimecmp(void);
 /* Load 8 bytes from `addr`; false (with the cause in the hart's fixup fields) on a fault. */
 bool probe_load(const volatile uint64_t *addr, uint64_t *out);
 
+/* Store 8 bytes to `addr`; false (cause in the hart's fixup fields) on a fault. */
+bool probe_store(volatile uint64_t *addr, uint64_t value);
+
 #endif

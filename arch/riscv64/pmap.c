@@ -276,7 +276,10 @@ void pmap_activate(struct pmap *pm)
 		sfence_vma_all();
 		return;
 	}
-	if (pm != &kernel_pmap && pm->asid_generation != asid_generation)
+	/* An ASID from an older generation, or one beyond a (test-)narrowed
+	 * width, may be in use by another space: take a fresh one. */
+	if (pm != &kernel_pmap && (pm->asid_generation != asid_generation ||
+				   pm->asid >= (1UL << asid_bits_limit)))
 		pmap_assign_asid(pm);
 	pm->hart_mask |= 1UL << (this_hart()->hartid & 63);
 	csr_write(satp, SATP_MODE_SV39 | (pm->asid << SATP_ASID_SHIFT) |
