@@ -9,7 +9,7 @@
 
 /* The test runner keys on these final lines; keep them stable. */
 #define LINE_SHUTDOWN "mica: shutdown\n"
-#define LINE_HALTED "mica: halted: the firmware offers no SBI shutdown; power off by hand\n"
+#define LINE_HALTED "mica: halted: %s; power off by hand\n"
 
 static _Noreturn void stop_forever(void)
 {
@@ -23,8 +23,9 @@ static _Noreturn void shutdown_with(unsigned long reason)
 {
 	csr_clear(sstatus, SSTATUS_SIE);
 	kprintf(LINE_SHUTDOWN);
-	sbi_system_reset(SBI_SRST_SHUTDOWN, reason);
-	kprintf(LINE_HALTED);
+	long err = sbi_system_reset(SBI_SRST_SHUTDOWN, reason);
+	kprintf(LINE_HALTED, err == SBI_ERR_NOT_SUPPORTED ? "the firmware offers no SBI shutdown"
+							  : "the firmware's shutdown returned");
 	stop_forever();
 }
 

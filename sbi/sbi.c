@@ -130,10 +130,13 @@ long sbi_hart_status(unsigned long hartid)
 	return r.error != SBI_SUCCESS ? r.error : r.value;
 }
 
-void sbi_system_reset(unsigned long type, unsigned long reason)
+long sbi_system_reset(unsigned long type, unsigned long reason)
 {
 	if (sbi.srst)
-		sbi_ecall(SBI_EXT_SRST, 0, type, reason, 0, 0, 0);
-	else if (sbi.legacy_shutdown && type == SBI_SRST_SHUTDOWN)
+		return sbi_ecall(SBI_EXT_SRST, 0, type, reason, 0, 0, 0).error;
+	if (sbi.legacy_shutdown && type == SBI_SRST_SHUTDOWN) {
 		sbi_legacy(SBI_EXT_LEGACY_SHUTDOWN, 0);
+		return SBI_ERR_FAILED;
+	}
+	return SBI_ERR_NOT_SUPPORTED;
 }

@@ -72,7 +72,8 @@ long sbi_remote_sfence_vma_asid(unsigned long hart_mask, unsigned long hart_mask
 long sbi_hart_start(unsigned long hartid, unsigned long start_pa, unsigned long opaque);
 long sbi_hart_status(unsigned long hartid);
 
-/* Returns only if the firmware refused or lacks SRST/legacy shutdown. */
-void sbi_system_reset(unsigned long type, unsigned long reason);
+/* Returns only if the firmware refused (its SBI error) or lacks both SRST and
+ * the legacy shutdown (SBI_ERR_NOT_SUPPORTED). */
+long sbi_system_reset(unsigned long type, unsigned long reason);
 
 #endif
