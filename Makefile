@@ -12,6 +12,15 @@ HZ       ?= 100
 TEXT_OFFSET ?= 0x200000
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
+# `make V=1` shows whole command lines.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-7s %s\n'
+endif
+
 CC      := $(CROSS)gcc
 OBJCOPY := $(CROSS)objcopy
 OBJDUMP := $(CROSS)objdump
@@ -66,44 +75,52 @@ deps:
 
 $(BUILD)/$(PLATFORM)/obj/%.S.o: %.S
 	@mkdir -p $(@D)
-	$(CC) $(KCFLAGS) -D__ASSEMBLY__ -c -o $@ $<
+	$(quiet) AS $<
+	$(Q)$(CC) $(KCFLAGS) -D__ASSEMBLY__ -c -o $@ $<
 
 $(BUILD)/$(PLATFORM)/obj/%.c.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(KCFLAGS) -c -o $@ $<
+	$(quiet) CC $<
+	$(Q)$(CC) $(KCFLAGS) -c -o $@ $<
 
 # Runs at the physical load address before paging: no absolute addresses.
 $(BUILD)/$(PLATFORM)/obj/boot/early_pt.c.o: KCFLAGS += -fno-jump-tables
 
 $(KERNEL_ELF): $(KERNEL_OBJS) arch/riscv64/kernel.ld
-	$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) $(LIBGCC)
-	tools/check-image.sh $@
+	$(quiet) LD $@
+	$(Q)$(CC) $(KCFLAGS) $(KLDFLAGS) -o $@ $(KERNEL_OBJS) $(PICOLIBC_LIB) $(LIBGCC)
+	$(Q)tools/check-image.sh $@
 
 $(KERNEL_IMG): $(KERNEL_ELF)
-	$(OBJCOPY) -O binary $< $@
+	$(quiet) IMAGE $@
+	$(Q)$(OBJCOPY) -O binary $< $@
 
 # Compile the portable layers with the kernel's flags: proves they stay freestanding.
 check-portable: $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(PORTABLE_SRCS))
 
 $(BUILD)/host/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(HOSTCC) $(HOST_CFLAGS) -c -o $@ $<
+	$(quiet) HOSTCC $<
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) -c -o $@ $<
 
 $(BUILD)/host/test_%: tests/host/test_%.c $(HOST_OBJS)
 	@mkdir -p $(@D)
-	$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS) -lcmocka -lfdt
+	$(quiet) HOSTLD $@
+	$(Q)$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(HOST_OBJS) -lcmocka -lfdt
 
 host-tests: $(HOST_TESTS)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
 	@mkdir -p $(@D)
-	$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+	$(quiet) FUZZ $@
+	$(Q)$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
 
 fuzz-targets: $(FUZZ_TARGETS)
 
 $(BUILD)/bench/bench_%: tests/bench/bench_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
 	@mkdir -p $(@D)
-	$(HOSTCC) $(BENCH_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+	$(quiet) BENCH $@
+	$(Q)$(HOSTCC) $(BENCH_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
 
 # QEMU's own device trees, dumped for the host tests of the DT reader and discovery.
 dtbs:
@@ -111,10 +128,10 @@ dtbs:
 
 # A second kernel whose header asks booti to place it 64 MiB above RAM base.
 uboot-image:
-	$(MAKE) PLATFORM=qemu-virt-reloc TEXT_OFFSET=0x4000000 kernel
+	$(Q)$(MAKE) --no-print-directory PLATFORM=qemu-virt-reloc TEXT_OFFSET=0x4000000 kernel
 
 run: deps
-	$(MAKE) kernel
+	$(Q)$(MAKE) --no-print-directory kernel
 	tools/qemu-run.sh $(KERNEL_IMG)
 
 gdb: kernel
@@ -122,7 +139,7 @@ gdb: kernel
 	gdb-multiarch -q -ex 'target remote :1234' $(KERNEL_ELF); kill %1 2>/dev/null || true
 
 test: deps
-	$(MAKE) kernel uboot-image host-tests fuzz-targets dtbs
+	$(Q)$(MAKE) --no-print-directory kernel uboot-image host-tests fuzz-targets dtbs
 	$(PYTHON) tests/run_all.py --build $(BUILD)
 
 fuzz: fuzz-targets
