@@ -42,10 +42,21 @@ KCFLAGS := -std=c11 $(WARN) $(INCLUDES) -isystem $(PICOLIBC)/include \
 KLDFLAGS := -nostdlib -static -no-pie -Wl,--no-relax -Wl,-T,arch/riscv64/kernel.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
 
-KERNEL_SRCS := $(wildcard boot/*.S boot/*.c arch/riscv64/*.S arch/riscv64/*.c sbi/*.c kern/*.c lib/*.c mm/*.c)
+KERNEL_SRCS := $(wildcard boot/*.S boot/*.c arch/riscv64/*.S arch/riscv64/*.c sbi/*.c kern/*.c ipc/*.c lib/*.c mm/*.c)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(KERNEL_SRCS))
 KERNEL_ELF  := $(BUILD)/$(PLATFORM)/mica.elf
 KERNEL_IMG  := $(BUILD)/$(PLATFORM)/Image
+
+# User programs: picolibc, integer-only like the kernel, linked at 0x10000.
+USER_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -isystem $(PICOLIBC)/include \
+	-march=rv64imac_zicsr_zifencei -mabi=lp64 -mcmodel=medany -fno-pie -fno-stack-protector \
+	-fno-common -O2 -g -fno-omit-frame-pointer -MMD -MP -DMICA_USER
+USER_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,user/user.ld -Wl,--build-id=none \
+	-Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
+USER_LIB_SRCS := $(wildcard user/lib/*.c user/lib/*.S) lib/elf.c
+USER_LIB_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(USER_LIB_SRCS))
+USER_PROGS := root child
+USER_ELFS := $(patsubst %,$(BUILD)/user/%.elf,$(USER_PROGS))
 
 # Host: the portable layers (mm/, lib/) with sanitizers, for cmocka tests.
 # arch/riscv64/pt.c is the page-table core: portable so host tests can walk it.
@@ -63,8 +74,9 @@ FUZZ_TIME ?= 600
 BENCH_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -g -O2 -DMICA_BENCH
 BENCH_TARGETS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
 
-.PHONY: all kernel host-tests fuzz-targets run test gdb clean format deps \
-	compile_commands.json check-portable fuzz bench bench-host dtbs uboot-image
+.PHONY: all kernel user host-tests fuzz-targets run test gdb clean format deps \
+	compile_commands.json check-portable fuzz bench bench-host dtbs uboot-image \
+	sdcard sdcard-rehearsal
 
 all: kernel
 
@@ -94,6 +106,26 @@ $(KERNEL_ELF): $(KERNEL_OBJS) arch/riscv64/kernel.ld
 $(KERNEL_IMG): $(KERNEL_ELF)
 	$(quiet) IMAGE $@
 	$(Q)$(OBJCOPY) -O binary $< $@
+
+$(BUILD)/user/obj/%.c.o: %.c
+	@mkdir -p $(@D)
+	$(quiet) UCC $<
+	$(Q)$(CC) $(USER_CFLAGS) -c -o $@ $<
+
+$(BUILD)/user/obj/%.S.o: %.S
+	@mkdir -p $(@D)
+	$(quiet) UAS $<
+	$(Q)$(CC) $(USER_CFLAGS) -D__ASSEMBLY__ -c -o $@ $<
+
+$(BUILD)/user/%.elf: $(BUILD)/user/obj/user/tests/%.c.o $(USER_LIB_OBJS) user/user.ld
+	$(quiet) ULD $@
+	$(Q)$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(USER_LIB_OBJS) $(PICOLIBC_LIB) $(LIBGCC)
+
+user: $(USER_ELFS)
+
+# The boot modules are the user ELFs, pulled in with .incbin.
+$(BUILD)/$(PLATFORM)/obj/boot/modules.S.o: KCFLAGS += -Wa,-I$(BUILD)/user
+$(BUILD)/$(PLATFORM)/obj/boot/modules.S.o: $(USER_ELFS)
 
 # Compile the portable layers with the kernel's flags: proves they stay freestanding.
 check-portable: $(patsubst %,$(BUILD)/$(PLATFORM)/obj/%.o,$(PORTABLE_SRCS))
@@ -130,6 +162,38 @@ dtbs:
 uboot-image:
 	$(Q)$(MAKE) --no-print-directory PLATFORM=qemu-virt-reloc TEXT_OFFSET=0x4000000 kernel
 
+# The VisionFive 2 SD card (docs/VISIONFIVE2.md), and the cards `make test` boots
+# under QEMU through Debian's U-Boot to rehearse it: one with no fdt line (U-Boot
+# hands over QEMU's tree) and one whose fdt line names a tree QEMU dumped for
+# -smp 1 -m 512M, which the uboot-sdcard-extlinux-fdt boot must match.
+VF2_DIR := $(BUILD)/visionfive2
+VF2_DTB := tests/data/jh7110-starfive-visionfive-2-v1.3b.dtb
+VF2_QEMU_DTB := $(VF2_DIR)/qemu-virt-smp1-512M.dtb
+
+sdcard: deps
+	$(Q)$(MAKE) --no-print-directory $(VF2_DIR)/sdcard.img
+
+sdcard-rehearsal: $(VF2_DIR)/sdcard-qemu.img $(VF2_DIR)/sdcard-qemu-fdt.img
+
+$(VF2_DIR)/sdcard.img: $(KERNEL_IMG) $(VF2_DTB) tools/mksdcard.sh
+	$(quiet) SDCARD $@
+	$(Q)tools/mksdcard.sh --image $(KERNEL_IMG) --dtb $(VF2_DTB) --out $@ >/dev/null
+
+$(VF2_DIR)/sdcard-qemu.img: $(KERNEL_IMG) $(VF2_DTB) tools/mksdcard.sh
+	$(quiet) SDCARD $@
+	$(Q)tools/mksdcard.sh --image $(KERNEL_IMG) --dtb $(VF2_DTB) --no-fdt --out $@ >/dev/null
+
+$(VF2_DIR)/sdcard-qemu-fdt.img: $(KERNEL_IMG) $(VF2_QEMU_DTB) tools/mksdcard.sh
+	$(quiet) SDCARD $@
+	$(Q)tools/mksdcard.sh --image $(KERNEL_IMG) --dtb $(VF2_QEMU_DTB) --out $@ >/dev/null
+
+$(VF2_QEMU_DTB):
+	@mkdir -p $(@D)
+	$(quiet) DUMPDTB $@
+	$(Q)qemu-system-riscv64 -machine virt,dumpdtb=$@.tmp -smp 1 -m 512M -bios none \
+		-display none -serial none -monitor none -nodefaults >/dev/null 2>&1; \
+		dtc -q -I dtb -O dtb -o $@ $@.tmp && rm -f $@.tmp
+
 run: deps
 	$(Q)$(MAKE) --no-print-directory kernel
 	tools/qemu-run.sh $(KERNEL_IMG)
@@ -139,7 +203,8 @@ gdb: kernel
 	gdb-multiarch -q -ex 'target remote :1234' $(KERNEL_ELF); kill %1 2>/dev/null || true
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory kernel uboot-image host-tests fuzz-targets dtbs
+	$(Q)$(MAKE) --no-print-directory kernel uboot-image host-tests fuzz-targets dtbs \
+		sdcard-rehearsal
 	$(PYTHON) tests/run_all.py --build $(BUILD)
 
 fuzz: fuzz-targets
@@ -166,3 +231,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Keep intermediate objects (user program objects are built through pattern chains).
+.SECONDARY:

@@ -9,11 +9,26 @@
 #define HART_LOCAL_SIZE 256
 #define HART_TLS_SIZE 256
 
+/* Offsets into struct hart used by trap.S (checked below). */
+#define HART_CUR_CTX 0
+#define HART_KSTACK_TOP 8
+#define HART_SCRATCH 16
+
 #ifndef __ASSEMBLY__
 #include <stdbool.h>
 #include <stdint.h>
 
+struct trapframe;
+struct pmap;
+
+struct thread;
+
 struct hart {
+	struct trapframe *cur_ctx; /* the user context trap.S saves into */
+	uint64_t kstack_top;       /* the kernel stack a user trap runs on */
+	uint64_t scratch;          /* trap.S spills t0 here */
+	struct thread *cur;        /* the thread this hart runs, or NULL */
+	struct pmap *active_pmap;
 	uint64_t hartid;
 	uint64_t ticks;          /* timer interrupts taken */
 	uint64_t next_deadline;  /* absolute time of the next tick */
@@ -33,6 +48,9 @@ struct hart_block {
 };
 
 _Static_assert(sizeof(struct hart) <= HART_LOCAL_SIZE, "struct hart outgrew its slot");
+_Static_assert(__builtin_offsetof(struct hart, cur_ctx) == HART_CUR_CTX, "trap.S offsets");
+_Static_assert(__builtin_offsetof(struct hart, kstack_top) == HART_KSTACK_TOP, "trap.S offsets");
+_Static_assert(__builtin_offsetof(struct hart, scratch) == HART_SCRATCH, "trap.S offsets");
 
 static inline struct hart *this_hart(void)
 {

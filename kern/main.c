@@ -14,6 +14,8 @@
 #include "kern/kmem.h"
 #include "kern/ktest.h"
 #include "kern/panic.h"
+#include "kern/root.h"
+#include "kern/sched.h"
 #include "lib/dt.h"
 #include "lib/platform.h"
 #include "mica/param.h"
@@ -168,5 +170,9 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 		maybe_crash_on_request(&dt);
 
 	ktest_run(&plat);
-	kernel_shutdown();
+
+	/* From here on the kernel runs tasks: interrupts come in through traps. */
+	csr_clear(sstatus, SSTATUS_SIE);
+	root_task_create(&plat, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid);
+	sched_start();
 }

@@ -19,7 +19,8 @@ enum dt_error {
 	DT_ERR_BADMAGIC = -2,
 	DT_ERR_BADVERSION = -3,
 	DT_ERR_TRUNCATED = -4, /* header or a block lies outside the blob */
-	DT_ERR_BADSTRUCT = -5, /* malformed structure block (bad token, nesting, length) */
+	/* malformed structure block (bad token, nesting, length), or a misaligned block */
+	DT_ERR_BADSTRUCT = -5,
 	DT_ERR_BADVALUE = -6,  /* property present but of the wrong size or format */
 	DT_ERR_BADOFFSET = -7, /* a handle that is not a node (or property cursor) of this tree */
 };

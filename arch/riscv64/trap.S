@@ -1,9 +1,15 @@
 /*
- * Trap entry and exit. sscratch is zero while the hart runs in the kernel, so a
- * trap from S-mode keeps its stack; user-mode entry (a non-zero sscratch) is
- * added with threads.
+ * Trap entry and exit.
+ *
+ * sscratch is zero while the hart runs in the kernel, so a trap from S-mode
+ * keeps its stack and saves a frame on it. While a thread runs in U-mode,
+ * sscratch holds the hart's struct hart: the entry swaps it into sp, saves the
+ * user registers into the thread's context (hart->cur_ctx), and continues on
+ * the hart's kernel stack with the kernel's tp. user_trap() returns the
+ * context to resume, which may belong to another thread.
  */
 #include "arch/riscv64/trapframe.h"
+#include "kern/hart.h"
 
 	.section .text
 	.balign 4
@@ -97,7 +103,99 @@ trap_entry:
 	sret
 
 trap_from_user:
-	/* No user mode exists yet: anything arriving here is a kernel bug. */
-	csrrw	sp, sscratch, sp
+	/* sp = struct hart, sscratch = user sp */
+	sd	t0, HART_SCRATCH(sp)
+	ld	t0, HART_CUR_CTX(sp)
+	sd	x1, 1*8(t0)
+	sd	x3, 3*8(t0)
+	sd	x4, 4*8(t0)
+	sd	x6, 6*8(t0)
+	sd	x7, 7*8(t0)
+	sd	x8, 8*8(t0)
+	sd	x9, 9*8(t0)
+	sd	x10, 10*8(t0)
+	sd	x11, 11*8(t0)
+	sd	x12, 12*8(t0)
+	sd	x13, 13*8(t0)
+	sd	x14, 14*8(t0)
+	sd	x15, 15*8(t0)
+	sd	x16, 16*8(t0)
+	sd	x17, 17*8(t0)
+	sd	x18, 18*8(t0)
+	sd	x19, 19*8(t0)
+	sd	x20, 20*8(t0)
+	sd	x21, 21*8(t0)
+	sd	x22, 22*8(t0)
+	sd	x23, 23*8(t0)
+	sd	x24, 24*8(t0)
+	sd	x25, 25*8(t0)
+	sd	x26, 26*8(t0)
+	sd	x27, 27*8(t0)
+	sd	x28, 28*8(t0)
+	sd	x29, 29*8(t0)
+	sd	x30, 30*8(t0)
+	sd	x31, 31*8(t0)
+	ld	t1, HART_SCRATCH(sp)
+	sd	t1, 5*8(t0)
+	csrr	t1, sscratch
+	sd	t1, 2*8(t0)
+	csrr	t1, sepc
+	sd	t1, TF_SEPC(t0)
+	csrr	t1, sstatus
+	sd	t1, TF_SSTATUS(t0)
+	csrr	t1, scause
+	sd	t1, TF_SCAUSE(t0)
+	csrr	t1, stval
+	sd	t1, TF_STVAL(t0)
 	csrw	sscratch, zero
-	j	trap_entry
+	addi	tp, sp, HART_LOCAL_SIZE
+	ld	sp, HART_KSTACK_TOP(sp)
+	mv	a0, t0
+	call	user_trap
+	/* fall through with a0 = the context to resume */
+
+	.globl user_return
+user_return:
+	/* a0 = struct trapframe of the thread to run; tp = this hart's kernel tp */
+	addi	t0, tp, -HART_LOCAL_SIZE
+	sd	a0, HART_CUR_CTX(t0)
+	csrw	sscratch, t0
+	ld	t1, TF_SEPC(a0)
+	csrw	sepc, t1
+	/* U-mode, interrupts on after sret, no user memory access from S-mode */
+	li	t1, 0x40100		/* SUM | SPP */
+	csrc	sstatus, t1
+	li	t1, 0x20		/* SPIE */
+	csrs	sstatus, t1
+	ld	x1, 1*8(a0)
+	ld	x2, 2*8(a0)
+	ld	x3, 3*8(a0)
+	ld	x4, 4*8(a0)
+	ld	x5, 5*8(a0)
+	ld	x6, 6*8(a0)
+	ld	x7, 7*8(a0)
+	ld	x8, 8*8(a0)
+	ld	x9, 9*8(a0)
+	ld	x11, 11*8(a0)
+	ld	x12, 12*8(a0)
+	ld	x13, 13*8(a0)
+	ld	x14, 14*8(a0)
+	ld	x15, 15*8(a0)
+	ld	x16, 16*8(a0)
+	ld	x17, 17*8(a0)
+	ld	x18, 18*8(a0)
+	ld	x19, 19*8(a0)
+	ld	x20, 20*8(a0)
+	ld	x21, 21*8(a0)
+	ld	x22, 22*8(a0)
+	ld	x23, 23*8(a0)
+	ld	x24, 24*8(a0)
+	ld	x25, 25*8(a0)
+	ld	x26, 26*8(a0)
+	ld	x27, 27*8(a0)
+	ld	x28, 28*8(a0)
+	ld	x29, 29*8(a0)
+	ld	x30, 30*8(a0)
+	ld	x31, 31*8(a0)
+	ld	x10, 10*8(a0)
+	sret

@@ -20,6 +20,7 @@
 #define MICA_ENODEV 19
 #define MICA_EINVAL 22
 #define MICA_ENOSPC 28
+#define MICA_EPIPE 32
 #define MICA_ERANGE 34
 #define MICA_ENOSYS 38
 #define MICA_EOVERFLOW 75

@@ -22,7 +22,8 @@ END_LINES = ("mica: shutdown", "mica: halted")
 class Config:
     def __init__(self, name, machine="virt", smp=1, mem="128M", cpu=None, append=None,
                  image="qemu-virt", ram_mib=None, usable=None, unusable=(), timer=None,
-                 load_pa=None, uboot=False, crash=False, timeout=60):
+                 load_pa=None, uboot=False, uboot_cmds=None, disk=None, expect=(), crash=False,
+                 timeout=60):
         self.name = name
         self.machine = machine
         self.smp = smp
@@ -36,6 +37,14 @@ class Config:
         self.timer = timer
         self.load_pa = load_pa
         self.uboot = uboot
+        # With U-Boot: the commands typed at its prompt, one per prompt. None: do not
+        # interrupt autoboot, U-Boot's own bootcmd must find and boot the kernel.
+        self.uboot_cmds = None if uboot_cmds is None else list(uboot_cmds)
+        # A raw disk image (path relative to the build directory) attached as a
+        # virtio disk; QEMU writes to a throw-away overlay, never to the file.
+        self.disk = disk
+        # (what, regex) pairs the console must also match, e.g. U-Boot's own lines.
+        self.expect = list(expect)
         self.crash = crash
         self.timeout = timeout
 
@@ -51,7 +60,34 @@ CONFIGS = [
     # Debian's U-Boot loads a build whose header asks for text_offset 64 MiB:
     # the same code must run at a second physical address.
     Config("uboot-booti-reloc", smp=2, mem="512M", image="qemu-virt-reloc", ram_mib=512,
-           load_pa=0x84000000, uboot=True, timeout=120),
+           load_pa=0x84000000, uboot=True, uboot_cmds=["booti 0x90000000 - ${fdtcontroladdr}"],
+           timeout=120),
+    # The VisionFive 2 SD card rehearsed (docs/VISIONFIVE2.md, `make sdcard-rehearsal`):
+    # Debian's U-Boot, left alone, scans the virtio disk, finds extlinux.conf on
+    # partition 3 and boots /Image with U-Boot's own tree (the image has no fdt line).
+    Config("uboot-sdcard-extlinux", smp=2, mem="1G", ram_mib=1024, load_pa=0x80200000,
+           uboot=True, uboot_cmds=None, disk="visionfive2/sdcard-qemu.img",
+           expect=[("u-boot scanned partition 3", r"^Scanning virtio 0:3\.\.\.$"),
+                   ("u-boot used extlinux", r"^Found /extlinux/extlinux\.conf$"),
+                   ("u-boot loaded /Image", r"^Retrieving file: /Image$")]),
+    # The same layout with an fdt line, as on the board, naming QEMU's own tree.
+    Config("uboot-sdcard-extlinux-fdt", smp=1, mem="512M", ram_mib=512, load_pa=0x80200000,
+           uboot=True, uboot_cmds=None, disk="visionfive2/sdcard-qemu-fdt.img",
+           expect=[("u-boot used extlinux", r"^Found /extlinux/extlinux\.conf$"),
+                   ("u-boot loaded the fdt", r"^Retrieving file: /qemu-virt-smp1-512M\.dtb$"),
+                   ("opensbi region kept", r"^reserved:\s+0x0080000000-0x0080080000")]),
+    # StarFive's path: import vf2_uEnv.txt and run boot2, with the RAM size the board
+    # code would have set (512 MiB of the 1 GiB): the kernel must see the fixed-up size.
+    Config("uboot-sdcard-vf2uenv", smp=1, mem="1G", ram_mib=512, load_pa=0x80200000,
+           uboot=True, disk="visionfive2/sdcard-qemu.img",
+           uboot_cmds=["virtio scan",
+                       "load virtio 0:3 ${scriptaddr} /vf2_uEnv.txt",
+                       "env import -t ${scriptaddr} ${filesize}",
+                       "setenv mica_if virtio; setenv devnum 0",
+                       "setenv memory_addr 80000000; setenv memory_size 20000000",
+                       "run boot2"],
+           expect=[("boot2 ran", r"^Mica: booting /Image from virtio 0:3 via vf2_uEnv\.txt$"),
+                   ("memory fix-up", r"^Mica: RAM size 0x20000000 at 0x80000000")]),
     Config("crash-report", smp=1, mem="128M", append="mica.crash", ram_mib=128, crash=True),
 ]
 
@@ -63,8 +99,13 @@ def qemu_command(cfg, build):
     if cfg.cpu:
         cmd += ["-cpu", cfg.cpu]
     if cfg.uboot:
-        cmd += ["-kernel", UBOOT_SMODE,
-                "-device", "loader,file=%s,addr=0x90000000,force-raw=on" % image]
+        cmd += ["-kernel", UBOOT_SMODE]
+        if cfg.disk:
+            cmd += ["-drive", "file=%s,format=raw,if=none,id=hd0,snapshot=on"
+                    % os.path.join(build, cfg.disk),
+                    "-device", "virtio-blk-device,drive=hd0"]
+        else:
+            cmd += ["-device", "loader,file=%s,addr=0x90000000,force-raw=on" % image]
     else:
         cmd += ["-kernel", image]
         if cfg.append:
@@ -119,11 +160,15 @@ def boot(cfg, build):
     b = Boot(qemu_command(cfg, build))
     try:
         deadline = time.monotonic() + cfg.timeout
-        if cfg.uboot:
+        if cfg.uboot and cfg.uboot_cmds is not None:
             if b.read_until(lambda t: "Hit any key to stop autoboot" in t, deadline):
                 b.send("\n")
-                if b.read_until(lambda t: t.rstrip().endswith("=>"), deadline):
-                    b.send("booti 0x90000000 - ${fdtcontroladdr}\n")
+                for c in cfg.uboot_cmds:
+                    # Each command waits for a fresh prompt after the previous one.
+                    seen = len(b.text())
+                    if not b.read_until(lambda t: t[seen:].rstrip().endswith("=>"), deadline):
+                        break
+                    b.send(c + "\n")
         b.read_until(lambda t: any(l in t for l in END_LINES), deadline)
         # After the final line QEMU exits by itself when SRST works; give it a moment.
         b.finish(3)
@@ -164,6 +209,8 @@ def judge(cfg, out, in_time):
         m = re.search(r"^image:\s+loaded at (0x[0-9a-f]+)", out, re.M)
         check("load address", m is not None and int(m.group(1), 16) == cfg.load_pa,
               "expected 0x%x, console says %s" % (cfg.load_pa, m.group(1) if m else "nothing"))
+    for what, pattern in cfg.expect:
+        check(what, re.search(pattern, out, re.M) is not None, "no match for %r" % pattern)
     if cfg.crash:
         for what, pattern in (("report cause", r"^scause 0x000000000000000f \(store/AMO page fault\)"),
                               ("report stval", r"^stval  0xffffffffc01fe000"),
@@ -171,11 +218,17 @@ def judge(cfg, out, in_time):
                               ("clean halt", r"^mica: halted after a fatal error")):
             check(what, re.search(pattern, out, re.M) is not None, "no match for %r" % pattern)
         return results
-    for name, verdict, why in re.findall(r"^KTEST (\w+): (PASS|FAIL)(.*)$", out, re.M):
-        results.append(("%s: ktest %s" % (cfg.name, name),
-                        None if verdict == "PASS" else why.strip() or "failed"))
-    summary = re.search(r"^KTEST summary: (\d+) passed, (\d+) failed", out, re.M)
-    check("ktest summary", summary is not None, "the kernel never finished its self tests")
+    # KTEST: the kernel's boot-time self tests; UTEST: the user-space test tasks.
+    for kind in ("KTEST", "UTEST"):
+        for name, verdict, why in re.findall(r"^%s ([\w.-]+): (PASS|FAIL)(.*)$" % kind, out, re.M):
+            results.append(("%s: %s %s" % (cfg.name, kind.lower(), name),
+                            None if verdict == "PASS" else why.strip() or "failed"))
+        summary = re.search(r"^%s summary: (\d+) passed, (\d+) failed" % kind, out, re.M)
+        check("%s summary" % kind.lower(), summary is not None,
+              "the %s tests never finished" % ("kernel's" if kind == "KTEST" else "user"))
+    check("no task killed unexpectedly",
+          not re.search(r"^mica: task \d+ \((root|server)\) killed", out, re.M),
+          "a system task died")
     check("clean end", in_time and any(l in out for l in END_LINES),
           "no final shutdown line within %ds" % cfg.timeout)
     return results
@@ -186,6 +239,10 @@ def run(build, log_dir, names=None):
     results = []
     for cfg in CONFIGS:
         if names and cfg.name not in names:
+            continue
+        if cfg.disk and not os.path.exists(os.path.join(build, cfg.disk)):
+            results.append(("%s: disk image" % cfg.name,
+                            "%s missing (make sdcard-rehearsal builds it)" % cfg.disk))
             continue
         out, in_time = boot(cfg, build)
         with open(os.path.join(log_dir, cfg.name + ".log"), "w") as f:

@@ -1,0 +1,43 @@
+/* What the kernel hands the root task: one read-only page at BOOTINFO_VA. */
+#ifndef MICA_BOOTINFO_H
+#define MICA_BOOTINFO_H
+
+#include <stdint.h>
+
+#define BOOTINFO_VA 0x7fff0000UL
+/* Where the kernel puts the root task's stack and IPC buffer; the root task
+ * uses the same places for the tasks it starts. */
+#define USER_IPCBUF_VA 0x7ffe0000UL
+#define USER_STACK_TOP 0x7ff00000UL
+#define USER_STACK_PAGES 16
+#define BOOTINFO_MAGIC 0x4d494341424f4f54UL /* "MICABOOT" */
+#define BOOTINFO_MAX_RANGES 16
+#define BOOTINFO_MAX_MODULES 8
+
+/* The RAM the root task owns is also mapped read-write into its space at
+ * RAM_WINDOW_VA + (pa - window_pa_base), with the largest pages that fit. */
+#define RAM_WINDOW_VA 0x2000000000UL
+
+struct bootinfo_range {
+	uint64_t base, size;
+};
+
+struct bootinfo_module {
+	char name[32];
+	uint64_t pa, size; /* an ELF image, copied into RAM the root task owns */
+};
+
+struct bootinfo {
+	uint64_t magic;
+	uint64_t nranges;
+	struct bootinfo_range free[BOOTINFO_MAX_RANGES]; /* RAM the root task owns, unused */
+	uint64_t window_pa_base;
+	uint64_t nmodules;
+	struct bootinfo_module modules[BOOTINFO_MAX_MODULES];
+	uint64_t dtb_pa, dtb_size;
+	uint64_t nharts;
+	uint64_t timebase_hz;
+	uint64_t boot_hartid;
+};
+
+#endif

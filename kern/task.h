@@ -1,0 +1,28 @@
+/* Tasks (address space + capability table + threads) and their threads. */
+#ifndef MICA_KERN_TASK_H
+#define MICA_KERN_TASK_H
+
+#include "kern/object.h"
+
+extern uint64_t tasks_live, threads_live;
+extern struct task *root_task;
+
+/* A task with an empty address space and capability table. => kernel entered */
+struct task *task_create(const char *name);
+/* End a task: every thread, capability and mapping goes; callers waiting on
+ * its threads get -MICA_EPIPE. `why` (may be NULL for a normal exit) and the
+ * thread `culprit` (may be NULL) are reported on the console in one line.
+ * The root task's end shuts the machine down. => kernel entered */
+void task_kill(struct task *t, const char *why, struct thread *culprit);
+/* Drop a task capability's reference. => kernel entered */
+void task_unref(struct task *t);
+
+/* A runnable thread in `task`. The IPC buffer, when given, must be mapped
+ * writable in the task. => kernel entered */
+int thread_create(struct task *task, uint64_t pc, uint64_t sp, uint64_t arg, uint64_t ipcbuf_va,
+		  unsigned prio, struct endpoint *fault_ep, uint64_t fault_badge,
+		  struct thread **out);
+/* => kernel entered */
+void thread_exit(struct thread *t);
+
+#endif

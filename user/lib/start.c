@@ -1,0 +1,79 @@
+/* C start-up for user tasks: thread-local storage for picolibc, then main. */
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "user/mica.h"
+
+extern char __tdata_start[], __tdata_end[], __tbss_start[], __tbss_end[];
+
+void mica_tls_init(void *tls);
+_Noreturn void mica_start(uintptr_t arg);
+
+/* One TLS block for the task's first thread (errno and friends). */
+__attribute__((aligned(16))) char __user_tls[256];
+uintptr_t mica_ipcbuf_va = USER_IPCBUF_VA;
+
+void mica_tls_init(void *tls)
+{
+	size_t tdata = (size_t)(__tdata_end - __tdata_start);
+	size_t tbss = (size_t)(__tbss_end - __tbss_start);
+	for (size_t i = 0; i < tdata; i++)
+		((char *)tls)[i] = __tdata_start[i];
+	for (size_t i = 0; i < tbss; i++)
+		((char *)tls)[tdata + i] = 0;
+	__asm__ volatile("mv tp, %0" ::"r"(tls));
+}
+
+_Noreturn void mica_start(uintptr_t arg)
+{
+	mica_task_exit(mica_main(arg));
+}
+
+_Noreturn void mica_task_exit(long status)
+{
+	mica_syscall6(SYS_TASK_EXIT, (unsigned long)status, 0, 0, 0, 0, 0);
+	for (;;)
+		;
+}
+
+_Noreturn void mica_thread_exit(void)
+{
+	mica_syscall6(SYS_THREAD_EXIT, 0, 0, 0, 0, 0, 0);
+	for (;;)
+		;
+}
+
+long mica_cap_identify(uint64_t slot, unsigned *rights, uint64_t *badge)
+{
+	register unsigned long r0 __asm__("a0") = slot;
+	register unsigned long r1 __asm__("a1");
+	register unsigned long r2 __asm__("a2");
+	register unsigned long r7 __asm__("a7") = SYS_CAP_IDENTIFY;
+	__asm__ volatile("ecall" : "+r"(r0), "=r"(r1), "=r"(r2) : "r"(r7) : "memory");
+	if ((long)r0 >= 0) {
+		*rights = (unsigned)r1;
+		*badge = r2;
+	}
+	return (long)r0;
+}
+
+long mica_mm_extract(uint64_t task, uint64_t va, uint64_t *pa, uint64_t *prot)
+{
+	register unsigned long r0 __asm__("a0") = task;
+	register unsigned long r1 __asm__("a1") = va;
+	register unsigned long r2 __asm__("a2");
+	register unsigned long r7 __asm__("a7") = SYS_MM_EXTRACT;
+	__asm__ volatile("ecall" : "+r"(r0), "+r"(r1), "=r"(r2) : "r"(r7) : "memory");
+	if ((long)r0 == 0) {
+		*pa = r1;
+		*prot = r2;
+	}
+	return (long)r0;
+}
+
+/* picolibc's _exit, for exit() and abort(). */
+_Noreturn void _exit(int status)
+{
+	mica_task_exit(status);
+}

@@ -1,0 +1,343 @@
+/*
+ * The root task as a test driver for the kernel's tasks, IPC, capabilities
+ * and fault forwarding (until the memory server takes its place). Each check
+ * prints "UTEST name: PASS" or "UTEST name: FAIL ..."; the QEMU runner counts
+ * them. The task exits when done, which shuts the machine down.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mica/param.h"
+#include "user/mica.h"
+#include "user/spawn.h"
+#include "user/tests/ipc_test.h"
+
+#define EP 10         /* endpoint: all rights */
+#define EP_CHILD 11   /* derived: send only, badge 0x55 */
+#define EP_FAULT 12   /* derived: send only, badge 0x77 */
+#define EP2 13        /* a second endpoint, served by a child */
+#define SCRATCH 30    /* free slots for error tests */
+#define CHILD_TASK 20
+#define BADGE_CHILD 0x55
+#define BADGE_FAULT 0x77
+#define CHILD_PRIO 5
+#define CHILD_TEXT_VA 0x10000 /* user/user.ld */
+#define ROOT_PRIO 10 /* what the kernel gives the root task */
+
+static int passed, failed;
+
+static void utest(const char *name, int ok, const char *detail)
+{
+	if (ok) {
+		passed++;
+		printf("UTEST %s: PASS\n", name);
+	} else {
+		failed++;
+		printf("UTEST %s: FAIL %s\n", name, detail ? detail : "");
+	}
+}
+
+#define EXPECT(name, expr, want)                                                                   \
+	do {                                                                                       \
+		long got_ = (expr);                                                                \
+		char why_[64];                                                                     \
+		snprintf(why_, sizeof(why_), "got %ld, want %ld", got_, (long)(want));            \
+		utest(name, got_ == (want), why_);                                                 \
+	} while (0)
+
+static uint64_t not_ours_pa; /* a page the kernel keeps: the device tree's first */
+
+static void test_errors(void)
+{
+	struct mica_msg m = {.tag = 0};
+	EXPECT("call_null_slot", mica_call(0, &m), -MICA_EBADF);
+	EXPECT("call_slot_out_of_range", mica_call(CAP_SLOTS + 5, &m), -MICA_EBADF);
+	EXPECT("call_empty_slot", mica_call(SCRATCH, &m), -MICA_EBADF);
+	EXPECT("call_on_task_cap", mica_call(CAP_SLOT_SELF, &m), -MICA_EINVAL);
+	EXPECT("recv_without_right", mica_recv(EP_CHILD, &m), -MICA_EPERM);
+	m.tag = ipc_tag(1, IPC_MAX_WORDS + 1);
+	EXPECT("send_too_long", mica_send(EP, &m), -MICA_EINVAL);
+	m.tag = ipc_tag(1, 0) | IPC_TAG_CAP;
+	MICA_IPCBUF->cap_send = EP;
+	EXPECT("grant_without_right", mica_send(EP_CHILD, &m), -MICA_EPERM);
+	MICA_IPCBUF->cap_send = SCRATCH;
+	EXPECT("grant_empty_slot", mica_send(EP, &m), -MICA_EBADF);
+	EXPECT("unknown_syscall", mica_syscall6(99, 0, 0, 0, 0, 0, 0), -MICA_ENOSYS);
+
+	EXPECT("derive_into_used_slot", mica_cap_derive(EP, EP_CHILD, CAP_RIGHT_SEND, 0),
+	       -MICA_EEXIST);
+	EXPECT("derive_from_empty", mica_cap_derive(SCRATCH, SCRATCH + 1, CAP_RIGHT_SEND, 0),
+	       -MICA_EBADF);
+	EXPECT("derive_bad_rights", mica_cap_derive(EP, SCRATCH, 0x100, 0), -MICA_EINVAL);
+	EXPECT("rebadge_badged", mica_cap_derive(EP_CHILD, SCRATCH, CAP_RIGHT_SEND, 0x99),
+	       -MICA_EPERM);
+	EXPECT("badge_a_task_cap", mica_cap_derive(CAP_SLOT_SELF, SCRATCH, CAP_RIGHTS_ALL, 1),
+	       -MICA_EPERM);
+	/* Rights only narrow: asking for more than the source has gives what it has. */
+	unsigned rights = 0;
+	uint64_t badge = 0;
+	long type = -1;
+	if (mica_cap_derive(EP_CHILD, SCRATCH, CAP_RIGHTS_ALL, 0) == 0)
+		type = mica_cap_identify(SCRATCH, &rights, &badge);
+	utest("derive_never_widens",
+	      type == CAP_TYPE_ENDPOINT && rights == CAP_RIGHT_SEND && badge == BADGE_CHILD,
+	      "derived cap has more rights or lost its badge");
+	EXPECT("delete_derived", mica_cap_delete(SCRATCH), 0);
+	EXPECT("delete_empty", mica_cap_delete(SCRATCH), -MICA_EBADF);
+	EXPECT("identify_empty", mica_cap_identify(SCRATCH, &rights, &badge), CAP_TYPE_NULL);
+
+	EXPECT("endpoint_create_without_memctl", mica_endpoint_create(EP, SCRATCH), -MICA_EINVAL);
+	EXPECT("space_create_bad_slot", mica_space_create(CAP_SLOT_MEMCTL, 0, 0), -MICA_EBADF);
+	EXPECT("kill_an_endpoint", mica_task_kill(EP), -MICA_EINVAL);
+	EXPECT("debug_write_bad_pointer", mica_debug_write((void *)0x10, 4), -MICA_EFAULT);
+	EXPECT("debug_write_kernel_pointer", mica_debug_write((void *)0xffffffff80000000UL, 4),
+	       -MICA_EFAULT);
+	EXPECT("kernel_info_bad_pointer", mica_kernel_info((void *)0x8), -MICA_EFAULT);
+
+	/* Privileged memory calls on a scratch space: every bad argument refused. */
+	long id = mica_space_create(CAP_SLOT_MEMCTL, SCRATCH, "scratch");
+	utest("space_create", id > 0, "no scratch space");
+	uint64_t frame = spawn_frames(PAGE_SIZE);
+	struct mica_mapping good = {0x40000, frame, PAGE_SIZE, MICA_PROT_READ | MICA_PROT_WRITE};
+	struct mica_mapping bad = good;
+	bad.va = 0x40001;
+	EXPECT("enter_misaligned_va", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EINVAL);
+	bad = good;
+	bad.len = 0;
+	EXPECT("enter_zero_length", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EINVAL);
+	bad = good;
+	bad.prot = MICA_PROT_WRITE;
+	EXPECT("enter_write_only", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EINVAL);
+	bad = good;
+	bad.va = 0xffffffc000000000UL;
+	EXPECT("enter_kernel_va", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EFAULT);
+	bad = good;
+	bad.va = USER_VA_MAX - PAGE_SIZE;
+	bad.len = 2 * PAGE_SIZE;
+	EXPECT("enter_past_user_space", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EFAULT);
+	bad = good;
+	bad.pa = not_ours_pa;
+	EXPECT("enter_kernel_memory", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EPERM);
+	EXPECT("enter_no_mappings", mica_mm_enter(SCRATCH, &good, 0), -MICA_EINVAL);
+	EXPECT("enter_bad_pointer", mica_mm_enter(SCRATCH, (void *)0x8, 1), -MICA_EFAULT);
+	EXPECT("enter_on_endpoint", mica_mm_enter(EP, &good, 1), -MICA_EINVAL);
+	struct mica_mapping pair[2] = {good, good};
+	pair[1].va += PAGE_SIZE;
+	pair[1].pa = not_ours_pa;
+	uint64_t pa = 0, prot = 0;
+	EXPECT("enter_batch_checked_first", mica_mm_enter(SCRATCH, pair, 2), -MICA_EPERM);
+	EXPECT("enter_batch_left_nothing", mica_mm_extract(SCRATCH, good.va, &pa, &prot),
+	       -MICA_ENOENT);
+	EXPECT("enter_good", mica_mm_enter(SCRATCH, &good, 1), 0);
+	EXPECT("enter_twice", mica_mm_enter(SCRATCH, &good, 1), -MICA_EEXIST);
+	utest("extract", mica_mm_extract(SCRATCH, good.va + 8, &pa, &prot) == 0 &&
+				 pa == frame + 8 && prot == (MICA_PROT_READ | MICA_PROT_WRITE),
+	      "wrong translation");
+	EXPECT("protect_bad_prot", mica_mm_protect(SCRATCH, good.va, PAGE_SIZE, 0), -MICA_EINVAL);
+	EXPECT("protect", mica_mm_protect(SCRATCH, good.va, PAGE_SIZE, MICA_PROT_READ), 0);
+	utest("protect_took", mica_mm_extract(SCRATCH, good.va, &pa, &prot) == 0 &&
+				      prot == MICA_PROT_READ,
+	      "protection unchanged");
+	EXPECT("remove_wrapping", mica_mm_remove(SCRATCH, good.va, (uint64_t)0 - PAGE_SIZE),
+	       -MICA_EFAULT);
+	EXPECT("remove", mica_mm_remove(SCRATCH, good.va, PAGE_SIZE), 0);
+	EXPECT("remove_left_nothing", mica_mm_extract(SCRATCH, good.va, &pa, &prot), -MICA_ENOENT);
+	EXPECT("thread_bad_pc", mica_thread_start(SCRATCH, 0xffffffff80000000UL, USER_STACK_TOP, 0,
+						  0, 1, 0),
+	       -MICA_EFAULT);
+	EXPECT("thread_bad_priority", mica_thread_start(SCRATCH, 0x10000, USER_STACK_TOP, 0, 0, 99,
+							0),
+	       -MICA_EINVAL);
+	EXPECT("thread_unmapped_ipcbuf", mica_thread_start(SCRATCH, 0x10000, USER_STACK_TOP, 0,
+							   0x90000, 1, 0),
+	       -MICA_EFAULT);
+	EXPECT("thread_fault_ep_without_send", mica_thread_start(SCRATCH, 0x10000, USER_STACK_TOP,
+								 0, 0, 1, CAP_SLOT_SELF),
+	       -MICA_EINVAL);
+	EXPECT("donate_misaligned", mica_mm_donate(CAP_SLOT_MEMCTL, frame + 1, PAGE_SIZE),
+	       -MICA_EINVAL);
+	EXPECT("donate_kernel_memory", mica_mm_donate(CAP_SLOT_MEMCTL, not_ours_pa, PAGE_SIZE),
+	       -MICA_EPERM);
+	EXPECT("kill_scratch", mica_task_kill(SCRATCH), 0);
+	EXPECT("enter_on_dead_task", mica_mm_enter(SCRATCH, &good, 1), -MICA_ESRCH);
+	EXPECT("delete_scratch_cap", mica_cap_delete(SCRATCH), 0);
+}
+
+/* Serve the scripted child: echo tests, a long message, ping-pong, and two
+ * faults (one resumed after mapping the page, one answered with "kill"). */
+static void serve_script_child(void)
+{
+	struct mica_msg m;
+	int regs_ok = 1, long_ok = 0, badge_ok = 1, resumed = 0, killed = 0;
+	uint64_t pings = 0;
+	long err = mica_recv(EP, &m);
+	while (err == 0) {
+		uint64_t label = ipc_tag_label(m.tag);
+		unsigned words = ipc_tag_words(m.tag);
+		if (m.badge == BADGE_FAULT && label == IPC_LABEL_FAULT) {
+			if (m.mr[0] == FAULT_RESUME_VA && m.mr[1] == FAULT_ACCESS_READ) {
+				uint64_t frame = spawn_frames(PAGE_SIZE);
+				*(uint64_t *)spawn_window(frame) = FAULT_RESUME_VALUE;
+				struct mica_mapping map = {FAULT_RESUME_VA, frame, PAGE_SIZE,
+							   MICA_PROT_READ};
+				resumed = mica_mm_enter(CHILD_TASK, &map, 1) == 0;
+				m.tag = ipc_tag(FAULT_REPLY_RESUME, 0);
+			} else {
+				killed = m.mr[1] == FAULT_ACCESS_WRITE && m.mr[0] == CHILD_TEXT_VA;
+				m.tag = ipc_tag(FAULT_REPLY_KILL, 0);
+				mica_reply(&m);
+				break;
+			}
+		} else if (m.badge != BADGE_CHILD) {
+			badge_ok = 0;
+			m.tag = 0;
+		} else if (label >= LABEL_REGS && label <= LABEL_REGS + IPC_REG_WORDS) {
+			unsigned n = (unsigned)(label - LABEL_REGS);
+			regs_ok &= words == n;
+			for (unsigned i = 0; i < n; i++) {
+				regs_ok &= m.mr[i] == 1000 * n + i;
+				m.mr[i]++;
+			}
+			m.tag = ipc_tag(LABEL_REGS_REPLY + n, n);
+		} else if (label == LABEL_LONG) {
+			long_ok = words == IPC_MAX_WORDS;
+			for (unsigned i = 0; i < IPC_REG_WORDS; i++) {
+				long_ok &= m.mr[i] == i * 3;
+				m.mr[i] += 7;
+			}
+			for (unsigned i = IPC_REG_WORDS; i < IPC_MAX_WORDS; i++) {
+				long_ok &= MICA_IPCBUF->mr[i] == i * 3;
+				MICA_IPCBUF->mr[i] += 7;
+			}
+			m.tag = ipc_tag(0, IPC_MAX_WORDS);
+		} else if (label == LABEL_PING) {
+			pings++;
+			m.mr[0]++;
+			m.tag = ipc_tag(0, 1);
+		} else if (label == LABEL_AFTER_FAULT) {
+			resumed &= m.mr[0] == FAULT_RESUME_VALUE;
+			m.tag = 0;
+		} else {
+			m.tag = 0;
+		}
+		err = mica_reply_recv(EP, &m);
+	}
+	utest("echo_0_to_4_register_words", regs_ok, "a register word was lost");
+	utest("badges_delivered", badge_ok, "a message arrived with an unexpected badge");
+	utest("long_message_through_ipc_buffer", long_ok, "IPC buffer words differ");
+	utest("pingpong_100000", pings == PINGPONG_ROUNDS, "wrong number of round trips");
+	utest("fault_forwarded_and_resumed", resumed, "fault not seen, or the page was not read");
+	utest("fault_forwarded_and_killed", killed, "the store fault did not arrive as such");
+}
+
+static long spawn_child_at(unsigned mode, uint64_t ep_slot, unsigned ep_rights, unsigned prio)
+{
+	long id = spawn_module("child", CAP_SLOT_MEMCTL, CHILD_TASK, mode, EP_FAULT, prio);
+	if (id < 0)
+		return id;
+	long err = mica_cap_copy_to(CHILD_TASK, ep_slot, CHILD_EP_SLOT, ep_rights, 0);
+	return err ? err : id;
+}
+
+static long spawn_child(unsigned mode, uint64_t ep_slot, unsigned ep_rights)
+{
+	return spawn_child_at(mode, ep_slot, ep_rights, CHILD_PRIO);
+}
+
+static void test_script_child(void)
+{
+	long id = spawn_child(CHILD_SCRIPT, EP_CHILD, CAP_RIGHT_SEND);
+	utest("spawn_child", id > 0, "spawn failed");
+	if (id <= 0)
+		return;
+	serve_script_child();
+	/* Give the kernel's kill a moment to finish, then drop our handle. */
+	mica_yield();
+	EXPECT("child_task_gone", mica_task_kill(CHILD_TASK), -MICA_ESRCH);
+	mica_cap_delete(CHILD_TASK);
+}
+
+/* A server that takes our call and exits: we get -EPIPE, not a hang. */
+static void test_server_dies(void)
+{
+	long id = spawn_child(CHILD_SERVER, EP2, CAP_RIGHT_RECV);
+	struct mica_msg m = {.tag = ipc_tag(1, 0)};
+	EXPECT("call_to_dying_server", id > 0 ? mica_call(EP2, &m) : id, -MICA_EPIPE);
+	mica_cap_delete(CHILD_TASK);
+}
+
+/* A caller killed while queued, and one killed while we hold its reply right:
+ * neither may leave anything behind that a later message could trip on. */
+static void test_killed_mid_ipc(void)
+{
+	struct mica_msg m;
+	/* Our own priority, so that yielding lets it run: its call then waits on EP
+	 * because we are not receiving. */
+	long id = spawn_child_at(CHILD_BLOCKED_CALLER, EP_CHILD, CAP_RIGHT_SEND, ROOT_PRIO);
+	for (int i = 0; i < 3; i++)
+		mica_yield();
+	EXPECT("kill_queued_caller", id > 0 ? mica_task_kill(CHILD_TASK) : id, 0);
+	mica_cap_delete(CHILD_TASK);
+
+	id = spawn_child(CHILD_MARKER, EP_CHILD, CAP_RIGHT_SEND);
+	long err = mica_recv(EP, &m);
+	utest("queue_clean_after_kill", id > 0 && err == 0 && ipc_tag_label(m.tag) == LABEL_MARKER,
+	      "the dead caller's message was delivered");
+	m.tag = 0;
+	mica_reply(&m);
+	mica_yield();
+	mica_cap_delete(CHILD_TASK);
+
+	id = spawn_child(CHILD_BLOCKED_CALLER, EP_CHILD, CAP_RIGHT_SEND);
+	err = mica_recv(EP, &m); /* we now hold its reply right */
+	utest("took_doomed_call", err == 0 && ipc_tag_label(m.tag) == LABEL_DOOMED,
+	      "no call arrived");
+	EXPECT("kill_while_holding_its_reply", mica_task_kill(CHILD_TASK), 0);
+	mica_cap_delete(CHILD_TASK);
+	m.tag = 0;
+	EXPECT("reply_to_the_dead", mica_reply(&m), 0);
+}
+
+static int same_kernel_use(const struct mica_kernel_info *a, const struct mica_kernel_info *b)
+{
+	return a->karena_inuse == b->karena_inuse && a->tasks == b->tasks &&
+	       a->threads == b->threads && a->endpoints == b->endpoints;
+}
+
+int mica_main(uintptr_t arg)
+{
+	const struct bootinfo *bi = (const struct bootinfo *)arg;
+	printf("root: boot info at %p, %llu free ranges, %llu modules\n", (void *)bi,
+	       (unsigned long long)bi->nranges, (unsigned long long)bi->nmodules);
+	utest("bootinfo", bi->magic == BOOTINFO_MAGIC && bi->nmodules >= 1, "bad boot info");
+	spawn_init(bi);
+	not_ours_pa = bi->dtb_pa & ~(uint64_t)PAGE_MASK;
+
+	struct mica_kernel_info before, after;
+	mica_kernel_info(&before);
+	EXPECT("endpoint_create", mica_endpoint_create(CAP_SLOT_MEMCTL, EP), 0);
+	EXPECT("endpoint_create_2", mica_endpoint_create(CAP_SLOT_MEMCTL, EP2), 0);
+	EXPECT("derive_badged", mica_cap_derive(EP, EP_CHILD, CAP_RIGHT_SEND, BADGE_CHILD), 0);
+	EXPECT("derive_fault_cap", mica_cap_derive(EP, EP_FAULT, CAP_RIGHT_SEND, BADGE_FAULT), 0);
+
+	test_errors();
+	test_script_child();
+	test_server_dies();
+	test_killed_mid_ipc();
+
+	mica_cap_delete(EP_FAULT);
+	mica_cap_delete(EP_CHILD);
+	mica_cap_delete(EP2);
+	mica_cap_delete(EP);
+	mica_yield();
+	mica_kernel_info(&after);
+	char why[128];
+	snprintf(why, sizeof(why), "arena %llu -> %llu, tasks %llu -> %llu, threads %llu -> %llu",
+		 (unsigned long long)before.karena_inuse, (unsigned long long)after.karena_inuse,
+		 (unsigned long long)before.tasks, (unsigned long long)after.tasks,
+		 (unsigned long long)before.threads, (unsigned long long)after.threads);
+	utest("no_kernel_memory_leaked", same_kernel_use(&before, &after), why);
+	printf("UTEST summary: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
