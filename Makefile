@@ -119,7 +119,12 @@ $(BUILD)/user/obj/%.S.o: %.S
 
 $(BUILD)/user/%.elf: $(BUILD)/user/obj/user/tests/%.c.o $(USER_LIB_OBJS) user/user.ld
 	$(quiet) ULD $@
-	$(Q)$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(USER_LIB_OBJS) $(PICOLIBC_LIB) $(LIBGCC)
+	$(Q)$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(USER_EXTRA_$*) $(USER_LIB_OBJS) \
+		$(PICOLIBC_LIB) $(LIBGCC)
+
+# The root test driver carries the benchmarks too.
+USER_EXTRA_root := $(BUILD)/user/obj/user/tests/bench.c.o
+$(BUILD)/user/root.elf: $(USER_EXTRA_root)
 
 user: $(USER_ELFS)
 
@@ -164,8 +169,8 @@ uboot-image:
 
 # The VisionFive 2 SD card (docs/VISIONFIVE2.md), and the cards `make test` boots
 # under QEMU through Debian's U-Boot to rehearse it: one with no fdt line (U-Boot
-# hands over QEMU's tree) and one whose fdt line names a tree QEMU dumped for
-# -smp 1 -m 512M, which the uboot-sdcard-extlinux-fdt boot must match.
+# hands over QEMU's tree) and one that names a tree QEMU dumped for -smp 1 -m 512M,
+# which the uboot-sdcard-* boots in tests/qemu/qemu_boot.py that use it must match.
 VF2_DIR := $(BUILD)/visionfive2
 VF2_DTB := tests/data/jh7110-starfive-visionfive-2-v1.3b.dtb
 VF2_QEMU_DTB := $(VF2_DIR)/qemu-virt-smp1-512M.dtb

@@ -18,6 +18,7 @@
 #include "kern/sched.h"
 #include "lib/dt.h"
 #include "lib/platform.h"
+#include "mica/bootinfo.h"
 #include "mica/param.h"
 #include "sbi/sbi.h"
 
@@ -121,12 +122,17 @@ static bool hart_has_sstc(uint64_t hartid)
 	return false;
 }
 
-/* For the QEMU tests of the exception report: bootargs "mica.crash". */
-static void maybe_crash_on_request(const struct dt *dt)
+static bool bootarg(const struct dt *dt, const char *word)
 {
 	int chosen = dt_path(dt, "/chosen");
 	const char *args = chosen >= 0 ? dt_prop_string(dt, chosen, "bootargs") : 0;
-	if (!args || !strstr(args, "mica.crash"))
+	return args && strstr(args, word);
+}
+
+/* For the QEMU tests of the exception report: bootargs "mica.crash". */
+static void maybe_crash_on_request(const struct dt *dt)
+{
+	if (!bootarg(dt, "mica.crash"))
 		return;
 	kprintf("mica.crash: dereferencing an unmapped address on purpose\n");
 	*(volatile uint64_t *)(DEVWIN_BASE + DEVWIN_SIZE - 2 * PAGE_SIZE) = 0xdead;
@@ -166,13 +172,19 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 	csr_set(sstatus, SSTATUS_SIE);
 
 	struct dt dt;
-	if (dt_open(&dt, dtb, mapped) == 0)
+	uint64_t root_flags = 0;
+	if (dt_open(&dt, dtb, mapped) == 0) {
 		maybe_crash_on_request(&dt);
+		if (bootarg(&dt, "mica.bench"))
+			root_flags |= BOOTINFO_F_BENCH;
+	}
+	/* User code may read cycle, time and instret (benchmarks count instructions). */
+	csr_write(scounteren, 7);
 
 	ktest_run(&plat);
 
 	/* From here on the kernel runs tasks: interrupts come in through traps. */
 	csr_clear(sstatus, SSTATUS_SIE);
-	root_task_create(&plat, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid);
+	root_task_create(&plat, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid, root_flags);
 	sched_start();
 }

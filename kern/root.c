@@ -81,7 +81,7 @@ static uint64_t load_root_image(struct task *t, const struct module_entry *m)
 
 /* => boot hart, before sched_start */
 void root_task_create(const struct plat_info *p, uint64_t dtb_pa, uint64_t dtb_size,
-		      uint64_t boot_hartid)
+		      uint64_t boot_hartid, uint64_t flags)
 {
 	const struct plat_range *free;
 	unsigned nfree = kpool_free_ranges(&free);
@@ -119,6 +119,7 @@ void root_task_create(const struct plat_info *p, uint64_t dtb_pa, uint64_t dtb_s
 	bi->nharts = p->nusable;
 	bi->timebase_hz = p->timebase_hz;
 	bi->boot_hartid = boot_hartid;
+	bi->flags = flags;
 	map_or_panic(t, BOOTINFO_VA, bi_pa, PAGE_SIZE, PTE_R);
 
 	/* The window: every owned range, frames already used included, so the root

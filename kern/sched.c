@@ -7,18 +7,7 @@
 #include "kern/panic.h"
 
 static struct thread_queue runq[PRIO_LEVELS];
-static uint32_t runq_nonempty; /* bit p set iff runq[p] has a thread */
-
-void thread_queue_push(struct thread_queue *q, struct thread *t)
-{
-	t->qnext = 0;
-	t->qprev = q->tail;
-	if (q->tail)
-		q->tail->qnext = t;
-	else
-		q->head = t;
-	q->tail = t;
-}
+uint32_t runq_nonempty; /* bit p set iff runq[p] has a thread */
 
 void thread_queue_remove(struct thread_queue *q, struct thread *t)
 {
@@ -140,6 +129,9 @@ _Noreturn void sched_start(void)
 	extern char boot_stack_top[];
 	this_hart()->kstack_top = (uint64_t)boot_stack_top;
 	struct trapframe *tf = sched_next();
+	/* trap.S's return path leaves SPIE alone (every trap from U-mode sets it,
+	 * and so does every sret); the first entry to user mode sets it here. */
+	csr_set(sstatus, SSTATUS_SPIE);
 	user_return(tf);
 	panic("user_return came back");
 }

@@ -23,7 +23,24 @@ struct trapframe *sched_next(void);
 /* Start running threads on this hart; does not return. => boot hart */
 _Noreturn void sched_start(void);
 
-void thread_queue_push(struct thread_queue *q, struct thread *t);
+extern uint32_t runq_nonempty;
+
+/* Is a thread of priority >= prio waiting to run? => kernel entered */
+static inline bool sched_contender(unsigned prio)
+{
+	return (runq_nonempty >> prio) != 0;
+}
+
+static inline void thread_queue_push(struct thread_queue *q, struct thread *t)
+{
+	t->qnext = 0;
+	t->qprev = q->tail;
+	if (q->tail)
+		q->tail->qnext = t;
+	else
+		q->head = t;
+	q->tail = t;
+}
 struct thread *thread_queue_pop(struct thread_queue *q);
 void thread_queue_remove(struct thread_queue *q, struct thread *t);
 

@@ -9,6 +9,7 @@
 #include "arch/riscv64/pmap.h"
 #include "arch/riscv64/timer.h"
 #include "ipc/endpoint.h"
+#include "ipc/fastpath.h"
 #include "kern/cap.h"
 #include "kern/console.h"
 #include "kern/hart.h"
@@ -458,15 +459,23 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 struct trapframe *user_trap(struct trapframe *tf)
 {
 	struct thread *t = this_hart()->cur;
-	if (tf->scause & SCAUSE_INTERRUPT) {
-		if ((tf->scause & ~SCAUSE_INTERRUPT) == IRQ_S_TIMER) {
+	uint64_t scause = csr_read(scause);
+	if (scause & SCAUSE_INTERRUPT) {
+		if ((scause & ~SCAUSE_INTERRUPT) == IRQ_S_TIMER) {
 			timer_interrupt();
 			sched_tick();
 		}
-	} else if (tf->scause == EXC_ECALL_U) {
+	} else if (scause == EXC_ECALL_U) {
+		uint64_t nr = tf->x[17];
+		if (nr == SYS_CALL && ipc_fastpath_call(t, tf))
+			return &this_hart()->cur->ctx;
+		if (nr == SYS_REPLY_RECV && ipc_fastpath_reply_recv(t, tf))
+			return &this_hart()->cur->ctx;
 		tf->sepc += 4;
 		syscall_dispatch(t, tf);
 	} else {
+		tf->scause = scause;
+		tf->stval = csr_read(stval);
 		ipc_deliver_fault(t, tf->scause, tf->stval, tf->sepc);
 	}
 	return sched_next();

@@ -16,7 +16,8 @@
 struct pmap kernel_pmap;
 static struct spinlock kernel_pmap_lock;
 static unsigned asid_bits, asid_bits_limit;
-static uint64_t asid_next = 1, asid_generation = 1;
+static uint64_t asid_next = 1;
+uint64_t pmap_current_generation = 1;
 static unsigned devwin_next;
 
 extern char _start[], _etext[], _erodata[], _end[];
@@ -64,7 +65,7 @@ static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 		return;
 	bool kernel = pm == &kernel_pmap;
 	uint64_t pages = (fl->end - fl->start) >> PAGE_SHIFT;
-	bool current = kernel || pm->asid_generation == asid_generation;
+	bool current = kernel || pm->asid_generation == pmap_current_generation;
 	if (!current)
 		return; /* its old ASID was flushed when the generation turned */
 	if (pages > PMAP_FENCE_PAGES || asid_bits == 0) {
@@ -153,11 +154,13 @@ void pmap_bootstrap(const struct plat_info *p, struct pmap_boot_info *info)
 
 	asid_bits = probe_asid_bits();
 	asid_bits_limit = asid_bits;
+
 	info->asid_bits = asid_bits;
 
 	/* ASID 0 belongs to the kernel-only space; user pmaps start at 1. */
 	kernel_pmap.asid = 0;
-	kernel_pmap.asid_generation = asid_generation;
+	kernel_pmap.asid_generation = pmap_current_generation;
+	kernel_pmap.satp = SATP_MODE_SV39 | (kernel_pmap.pt.root_pa >> PAGE_SHIFT);
 	sfence_vma_all();
 	csr_write(satp, SATP_MODE_SV39 | (kernel_pmap.pt.root_pa >> PAGE_SHIFT));
 	sfence_vma_all();
@@ -204,7 +207,7 @@ int pmap_create(struct pmap *pm)
 /* => pmap no longer active on any hart */
 void pmap_destroy(struct pmap *pm)
 {
-	if (pm->asid_generation == asid_generation && asid_bits)
+	if (pm->asid_generation == pmap_current_generation && asid_bits)
 		sfence_vma_asid(pm->asid); /* the ASID may be handed out again */
 	pt_destroy(&pm->pt);
 }
@@ -260,30 +263,32 @@ static void pmap_assign_asid(struct pmap *pm)
 	if (asid_next > max) {
 		/* Out of ASIDs: a new generation, one full flush, and every pmap
 		 * picks a fresh ASID when it is next activated. */
-		asid_generation++;
+		pmap_current_generation++;
 		asid_next = 1;
 		sfence_vma_all();
 	}
 	pm->asid = asid_next++;
-	pm->asid_generation = asid_generation;
+	pm->asid_generation = pmap_current_generation;
+	pm->satp = SATP_MODE_SV39 | (pm->asid << SATP_ASID_SHIFT) | (pm->pt.root_pa >> PAGE_SHIFT);
 }
 
 /* => interrupts off on this hart */
 void pmap_activate(struct pmap *pm)
 {
 	if (asid_bits_limit == 0 || asid_bits == 0) {
+		/* No ASIDs: asid_generation stays 0, so the fast switch never applies. */
+		pm->asid_generation = 0;
 		csr_write(satp, SATP_MODE_SV39 | (pm->pt.root_pa >> PAGE_SHIFT));
 		sfence_vma_all();
 		return;
 	}
 	/* An ASID from an older generation, or one beyond a (test-)narrowed
 	 * width, may be in use by another space: take a fresh one. */
-	if (pm != &kernel_pmap && (pm->asid_generation != asid_generation ||
+	if (pm != &kernel_pmap && (pm->asid_generation != pmap_current_generation ||
 				   pm->asid >= (1UL << asid_bits_limit)))
 		pmap_assign_asid(pm);
 	pm->hart_mask |= 1UL << (this_hart()->hartid & 63);
-	csr_write(satp, SATP_MODE_SV39 | (pm->asid << SATP_ASID_SHIFT) |
-				(pm->pt.root_pa >> PAGE_SHIFT));
+	csr_write(satp, pm->satp);
 }
 
 unsigned pmap_asid_bits(void)
@@ -293,10 +298,11 @@ unsigned pmap_asid_bits(void)
 
 uint64_t pmap_asid_generation(void)
 {
-	return asid_generation;
+	return pmap_current_generation;
 }
 
 void pmap_limit_asid_bits(unsigned bits)
 {
 	asid_bits_limit = bits < asid_bits ? bits : asid_bits;
+
 }

@@ -34,7 +34,8 @@ struct plat_info;
 struct pmap {
 	struct pt pt;
 	uint64_t asid;
-	uint64_t asid_generation;
+	uint64_t asid_generation; /* 0: no ASID (a hart without ASIDs never assigns one) */
+	uint64_t satp;            /* the satp value for asid, valid in asid_generation */
 	uint64_t hart_mask; /* harts that may cache this ASID (remote shootdown) */
 };
 
@@ -71,6 +72,19 @@ int pmap_extract(struct pmap *pm, uint64_t va, uint64_t *pa, uint64_t *prot);
 
 /* Load `pm` into satp on this hart. => interrupts off on this hart */
 void pmap_activate(struct pmap *pm);
+
+extern uint64_t pmap_current_generation;
+
+/* The IPC fastpath's switch: one CSR write when the ASID is current, else the
+ * full pmap_activate(). => interrupts off on this hart */
+static inline void pmap_activate_fast(struct pmap *pm)
+{
+	if (pm->asid_generation == pmap_current_generation) {
+		__asm__ volatile("csrw satp, %0" ::"r"(pm->satp));
+		return;
+	}
+	pmap_activate(pm);
+}
 
 unsigned pmap_asid_bits(void);
 uint64_t pmap_asid_generation(void);

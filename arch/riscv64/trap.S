@@ -141,12 +141,8 @@ trap_from_user:
 	sd	t1, 2*8(t0)
 	csrr	t1, sepc
 	sd	t1, TF_SEPC(t0)
-	csrr	t1, sstatus
-	sd	t1, TF_SSTATUS(t0)
-	csrr	t1, scause
-	sd	t1, TF_SCAUSE(t0)
-	csrr	t1, stval
-	sd	t1, TF_STVAL(t0)
+	/* scause and stval stay in their CSRs: user_trap() reads them, and
+	 * records them in the frame only for an exception. */
 	csrw	sscratch, zero
 	addi	tp, sp, HART_LOCAL_SIZE
 	ld	sp, HART_KSTACK_TOP(sp)
@@ -162,11 +158,10 @@ user_return:
 	csrw	sscratch, t0
 	ld	t1, TF_SEPC(a0)
 	csrw	sepc, t1
-	/* U-mode, interrupts on after sret, no user memory access from S-mode */
+	/* Back to U-mode with no user access from S-mode left on. SPIE is
+	 * already set: by the trap from U-mode, or by sched_start. */
 	li	t1, 0x40100		/* SUM | SPP */
 	csrc	sstatus, t1
-	li	t1, 0x20		/* SPIE */
-	csrs	sstatus, t1
 	ld	x1, 1*8(a0)
 	ld	x2, 2*8(a0)
 	ld	x3, 3*8(a0)

@@ -38,6 +38,11 @@ struct bootinfo {
 	uint64_t nharts;
 	uint64_t timebase_hz;
 	uint64_t boot_hartid;
+	uint64_t flags; /* BOOTINFO_F_* */
 };
+
+/* The kernel command line (/chosen/bootargs) said "mica.bench": the root task
+ * runs benchmarks instead of tests. */
+#define BOOTINFO_F_BENCH 0x1
 
 #endif

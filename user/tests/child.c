@@ -82,6 +82,10 @@ int mica_main(uintptr_t mode)
 		m.tag = ipc_tag(LABEL_DOOMED, 0);
 		mica_call(CHILD_EP_SLOT, &m);
 		return 1; /* never: the root task kills us first */
+	case CHILD_ECHO_SERVER:
+		mica_recv(CHILD_EP_SLOT, &m);
+		for (;;)
+			mica_reply_recv(CHILD_EP_SLOT, &m);
 	case CHILD_MARKER:
 		m.tag = ipc_tag(LABEL_MARKER, 0);
 		mica_call(CHILD_EP_SLOT, &m);

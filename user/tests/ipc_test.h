@@ -8,6 +8,7 @@
 #define CHILD_SERVER 2
 #define CHILD_BLOCKED_CALLER 3
 #define CHILD_MARKER 4
+#define CHILD_ECHO_SERVER 5 /* benchmarks: answer every call with the same message */
 
 #define LABEL_REGS 100
 #define LABEL_REGS_REPLY 200

@@ -11,6 +11,7 @@
 #include "mica/param.h"
 #include "user/mica.h"
 #include "user/spawn.h"
+#include "user/tests/bench.h"
 #include "user/tests/ipc_test.h"
 
 #define EP 10         /* endpoint: all rights */
@@ -312,6 +313,10 @@ int mica_main(uintptr_t arg)
 	       (unsigned long long)bi->nranges, (unsigned long long)bi->nmodules);
 	utest("bootinfo", bi->magic == BOOTINFO_MAGIC && bi->nmodules >= 1, "bad boot info");
 	spawn_init(bi);
+	if (bi->flags & BOOTINFO_F_BENCH) {
+		bench_ipc();
+		return 0;
+	}
 	not_ours_pa = bi->dtb_pa & ~(uint64_t)PAGE_MASK;
 
 	struct mica_kernel_info before, after;

@@ -1,0 +1,8 @@
+#ifndef MICA_USER_TESTS_BENCH_H
+#define MICA_USER_TESTS_BENCH_H
+
+/* Run the IPC benchmarks (root task, BOOTINFO_F_BENCH). Prints one
+ * "BENCH name value unit" line per figure. */
+void bench_ipc(void);
+
+#endif
