@@ -223,7 +223,9 @@ bench-host: $(BENCH_TARGETS)
 	@for b in $(BENCH_TARGETS); do echo "== $$b"; $$b || exit 1; done
 
 bench: deps
-	$(MAKE) bench-host
+	$(Q)$(MAKE) --no-print-directory kernel
+	$(PYTHON) tools/bench.py --build $(BUILD)
+	$(Q)$(MAKE) --no-print-directory bench-host
 
 compile_commands.json:
 	$(MAKE) clean
