@@ -86,6 +86,22 @@ int mica_main(uintptr_t mode)
 		mica_recv(CHILD_EP_SLOT, &m);
 		for (;;)
 			mica_reply_recv(CHILD_EP_SLOT, &m);
+	case CHILD_CAP_RECEIVER: {
+		MICA_IPCBUF->cap_recv = GIFT_SLOT;
+		long err = mica_recv(CHILD_EP_SLOT, &m);
+		unsigned rights = 0;
+		uint64_t badge = 0;
+		int ok = err == 0 && ipc_tag_label(m.tag) == LABEL_GIFT && (m.tag & IPC_TAG_CAP) &&
+			 MICA_IPCBUF->cap_received == 1 &&
+			 mica_cap_identify(GIFT_SLOT, &rights, &badge) == CAP_TYPE_ENDPOINT &&
+			 rights == CAP_RIGHT_SEND && badge == BADGE_GIFT;
+		check("received_capability", ok);
+		m.tag = ipc_tag(LABEL_USED_GIFT, 0);
+		return mica_call(GIFT_SLOT, &m) == 0 ? 0 : 1;
+	}
+	case CHILD_ILLEGAL:
+		__asm__ volatile(".word 0"); /* all-zero: an illegal instruction */
+		return 1;
 	case CHILD_MARKER:
 		m.tag = ipc_tag(LABEL_MARKER, 0);
 		mica_call(CHILD_EP_SLOT, &m);

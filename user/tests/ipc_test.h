@@ -8,6 +8,8 @@
 #define CHILD_SERVER 2
 #define CHILD_BLOCKED_CALLER 3
 #define CHILD_MARKER 4
+#define CHILD_CAP_RECEIVER 6 /* take a capability from the root task and use it */
+#define CHILD_ILLEGAL 7      /* execute an illegal instruction with no fault handler */
 #define CHILD_ECHO_SERVER 5 /* benchmarks: answer every call with the same message */
 
 #define LABEL_REGS 100
@@ -18,6 +20,10 @@
 #define LABEL_AFTER_FAULT 500
 #define LABEL_DOOMED 600
 #define LABEL_MARKER 700
+#define LABEL_GIFT 800
+#define LABEL_USED_GIFT 801
+#define GIFT_SLOT 5
+#define BADGE_GIFT 0x99
 
 #define PINGPONG_ROUNDS 100000
 #define FAULT_RESUME_VA 0x5000000UL

@@ -300,6 +300,44 @@ static void test_killed_mid_ipc(void)
 	EXPECT("reply_to_the_dead", mica_reply(&m), 0);
 }
 
+/* Move a badged send capability to a child through EP2; the child uses it to
+ * call us, and the badge proves which capability it used. */
+static void test_capability_transfer(void)
+{
+	long id = spawn_child(CHILD_CAP_RECEIVER, EP2, CAP_RIGHT_RECV);
+	long err = mica_cap_derive(EP, SCRATCH, CAP_RIGHT_SEND, BADGE_GIFT);
+	struct mica_msg m = {.tag = ipc_tag(LABEL_GIFT, 0) | IPC_TAG_CAP};
+	MICA_IPCBUF->cap_send = SCRATCH;
+	if (id > 0 && err == 0)
+		err = mica_send(EP2, &m);
+	unsigned rights;
+	uint64_t badge;
+	utest("capability_moved_away", err == 0 && mica_cap_identify(SCRATCH, &rights, &badge) ==
+							       CAP_TYPE_NULL,
+	      "the capability is still in the sender's slot");
+	err = mica_recv(EP, &m);
+	utest("capability_used_by_receiver",
+	      err == 0 && ipc_tag_label(m.tag) == LABEL_USED_GIFT && m.badge == BADGE_GIFT,
+	      "no call through the moved capability");
+	m.tag = 0;
+	mica_reply(&m);
+	/* It has a lower priority and would only run when we block: end it now. */
+	mica_task_kill(CHILD_TASK);
+	mica_cap_delete(CHILD_TASK);
+}
+
+/* An illegal instruction in a thread with no fault endpoint: the kernel kills
+ * the task (and says so on the console), and nothing else is disturbed. */
+static void test_fault_without_handler(void)
+{
+	long id = spawn_module("child", CAP_SLOT_MEMCTL, CHILD_TASK, CHILD_ILLEGAL, 0, ROOT_PRIO);
+	for (int i = 0; i < 3; i++)
+		mica_yield();
+	EXPECT("fault_without_handler_kills", id > 0 ? mica_task_kill(CHILD_TASK) : id,
+	       -MICA_ESRCH);
+	mica_cap_delete(CHILD_TASK);
+}
+
 static int same_kernel_use(const struct mica_kernel_info *a, const struct mica_kernel_info *b)
 {
 	return a->karena_inuse == b->karena_inuse && a->tasks == b->tasks &&
@@ -330,6 +368,8 @@ int mica_main(uintptr_t arg)
 	test_script_child();
 	test_server_dies();
 	test_killed_mid_ipc();
+	test_capability_transfer();
+	test_fault_without_handler();
 
 	mica_cap_delete(EP_FAULT);
 	mica_cap_delete(EP_CHILD);
