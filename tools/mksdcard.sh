@@ -34,8 +34,10 @@ use_fdt=1
 spl=
 payload=
 
-usage() {
-	cat <<-EOF
+usage() { # usage STATUS: help on stderr, or stdout for --help
+	local fd=2
+	[ "$1" = 0 ] && fd=1
+	cat >&$fd <<-EOF
 	usage: $0 [--image FILE] [--dtb FILE] [--no-fdt] [--out FILE]
 	          [--spl FILE] [--payload FILE]
 	  --image FILE    kernel image to install (default: build/qemu-virt/Image)
@@ -47,19 +49,19 @@ usage() {
 	  --spl FILE      StarFive SPL (u-boot-spl.bin.normal.out) for partition 1
 	  --payload FILE  StarFive OpenSBI+U-Boot (visionfive2_fw_payload.img) for partition 2
 	EOF
-	exit 2
+	exit "$1"
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--image) [ $# -ge 2 ] || usage; image=$2; shift 2 ;;
-	--dtb) [ $# -ge 2 ] || usage; dtb=$2; shift 2 ;;
+	--image) [ $# -ge 2 ] || usage 2; image=$2; shift 2 ;;
+	--dtb) [ $# -ge 2 ] || usage 2; dtb=$2; shift 2 ;;
 	--no-fdt) use_fdt=0; shift ;;
-	--out) [ $# -ge 2 ] || usage; out=$2; shift 2 ;;
-	--spl) [ $# -ge 2 ] || usage; spl=$2; shift 2 ;;
-	--payload) [ $# -ge 2 ] || usage; payload=$2; shift 2 ;;
-	-h | --help) usage ;;
-	*) echo "mksdcard: unknown argument: $1" >&2; usage ;;
+	--out) [ $# -ge 2 ] || usage 2; out=$2; shift 2 ;;
+	--spl) [ $# -ge 2 ] || usage 2; spl=$2; shift 2 ;;
+	--payload) [ $# -ge 2 ] || usage 2; payload=$2; shift 2 ;;
+	-h | --help) usage 0 ;;
+	*) echo "mksdcard: unknown argument: $1" >&2; usage 2 ;;
 	esac
 done
 
@@ -76,7 +78,7 @@ for tool in sfdisk mkfs.vfat mcopy mmd dd; do
 done
 
 for f in "$image" "$dtb" ${spl:+"$spl"} ${payload:+"$payload"}; do
-	[ -f "$f" ] && [ -r "$f" ] || die "cannot read $f"
+	{ [ -f "$f" ] && [ -r "$f" ]; } || die "cannot read $f"
 done
 # The image must carry the RISC-V image header, or booti refuses it with a vague error.
 [ "$(dd if="$image" bs=1 skip=48 count=5 status=none)" = RISCV ] ||
