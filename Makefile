@@ -55,7 +55,7 @@ USER_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,user/user.ld -Wl,--build-id=non
 	-Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
 USER_LIB_SRCS := $(wildcard user/lib/*.c user/lib/*.S) lib/elf.c
 USER_LIB_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(USER_LIB_SRCS))
-USER_PROGS := root child
+USER_PROGS := root child mmtest
 USER_ELFS := $(patsubst %,$(BUILD)/user/%.elf,$(USER_PROGS))
 
 # Host: the portable layers (mm/, lib/) with sanitizers, for cmocka tests.
@@ -122,9 +122,16 @@ $(BUILD)/user/%.elf: $(BUILD)/user/obj/user/tests/%.c.o $(USER_LIB_OBJS) user/us
 	$(Q)$(CC) $(USER_CFLAGS) $(USER_LDFLAGS) -o $@ $< $(USER_EXTRA_$*) $(USER_LIB_OBJS) \
 		$(PICOLIBC_LIB) $(LIBGCC)
 
-# The root test driver carries the benchmarks too.
-USER_EXTRA_root := $(BUILD)/user/obj/user/tests/bench.c.o
+# The root task is the memory server (server/, mm/) and carries the kernel
+# tests and the benchmarks; every other program is a client of the server.
+USER_EXTRA_root := $(patsubst %,$(BUILD)/user/obj/%.o,user/tests/bench.c \
+	$(wildcard server/*.c) mm/vm_map.c mm/frame.c)
+USER_CLIENT_OBJS := $(BUILD)/user/obj/user/client/posix.c.o
+USER_EXTRA_child := $(USER_CLIENT_OBJS)
+USER_EXTRA_mmtest := $(USER_CLIENT_OBJS)
 $(BUILD)/user/root.elf: $(USER_EXTRA_root)
+$(BUILD)/user/child.elf: $(USER_EXTRA_child)
+$(BUILD)/user/mmtest.elf: $(USER_EXTRA_mmtest)
 
 user: $(USER_ELFS)
 

@@ -9,10 +9,12 @@
 mica_modules:
 	.dword	root_name, root_start, root_end
 	.dword	child_name, child_start, child_end
+	.dword	mmtest_name, mmtest_start, mmtest_end
 	.dword	0, 0, 0
 
 root_name:	.asciz "root"
 child_name:	.asciz "child"
+mmtest_name:	.asciz "mmtest"
 
 	.balign 16
 root_start:
@@ -22,3 +24,7 @@ root_end:
 child_start:
 	.incbin "child.elf"
 child_end:
+	.balign 16
+mmtest_start:
+	.incbin "mmtest.elf"
+mmtest_end:

@@ -426,8 +426,12 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 			set_result(tf, err);
 			return;
 		}
+		if (A(1) > TASK_KILL_QUIET) {
+			set_result(tf, -MICA_EINVAL);
+			return;
+		}
 		set_result(tf, 0);
-		task_kill(task, "killed by request", 0);
+		task_kill(task, A(1) == TASK_KILL_QUIET ? 0 : "killed by request", 0);
 		return;
 	}
 	case SYS_MM_ENTER:

@@ -70,7 +70,9 @@ struct vm_map_ops {
 	void *ctx;
 };
 
-/* Attributes of a new mapping. backing carries one reference, which the map takes. */
+/* Attributes of a new mapping. backing carries one reference, which the map takes only
+ * when the call succeeds. offset is page aligned and offset + len must not wrap, so that
+ * splits can always derive the offset of each piece. */
 struct vm_map_attr {
 	unsigned prot;
 	unsigned max_prot;

@@ -99,6 +99,12 @@ fi
 variant visionfive2-8G.dtb visionfive2.dtb \
 	fdtput -t x {} /memory@40000000 reg 0 0x40000000 2 0
 
+# Two RAM banks in one reg, the form U-Boot's fdt_fixup_memory_banks() writes: 4 GiB at
+# the usual base and 4 GiB more at 0x2_4000_0000, still inside the JH7110's DDR window
+# (0x4000_0000..0x4_4000_0000), with a hole where an 8 GiB board would have its top half.
+variant visionfive2-2banks.dtb visionfive2.dtb \
+	fdtput -t x {} /memory@40000000 reg 0 0x40000000 1 0 2 0x40000000 1 0
+
 # The S7 monitor core claiming an MMU must still be skipped: it is disabled.
 variant visionfive2-s7-sv39.dtb visionfive2.dtb \
 	fdtput -t s {} /cpus/cpu@0 mmu-type riscv,sv39

@@ -135,7 +135,12 @@ static inline long mica_space_create(uint64_t memctl, uint64_t dst, const char *
 }
 static inline long mica_task_kill(uint64_t task)
 {
-	return mica_syscall6(SYS_TASK_KILL, task, 0, 0, 0, 0, 0);
+	return mica_syscall6(SYS_TASK_KILL, task, TASK_KILL_REPORT, 0, 0, 0, 0);
+}
+/* End a task without the kernel's console line (the caller reports why). */
+static inline long mica_task_kill_quiet(uint64_t task)
+{
+	return mica_syscall6(SYS_TASK_KILL, task, TASK_KILL_QUIET, 0, 0, 0, 0);
 }
 static inline long mica_mm_enter(uint64_t task, const struct mica_mapping *m, size_t n)
 {

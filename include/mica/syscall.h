@@ -28,7 +28,7 @@
  * capability (with CAP_RIGHT_CONTROL) is the subject. */
 #define SYS_ENDPOINT_CREATE 16 /* a0 memctl, a1 dest slot -> 0 */
 #define SYS_SPACE_CREATE 17    /* a0 memctl, a1 dest slot -> task id */
-#define SYS_TASK_KILL 18       /* a0 task slot -> 0 */
+#define SYS_TASK_KILL 18       /* a0 task slot, a1 TASK_KILL_* -> 0 */
 #define SYS_MM_ENTER 19        /* a0 task, a1 user pointer to struct mica_mapping[], a2 count -> 0 */
 #define SYS_MM_REMOVE 20       /* a0 task, a1 va, a2 length -> 0 */
 #define SYS_MM_PROTECT 21      /* a0 task, a1 va, a2 length, a3 prot -> 0 */
@@ -39,6 +39,11 @@
 #define SYS_CAP_COPY_TO 25     /* a0 task, a1 src slot, a2 dest slot in task, a3 rights mask,
 				  a4 badge -> 0 */
 #define SYS_MAX 25
+
+/* SYS_TASK_KILL: the kernel prints a line for each kill unless asked not to
+ * (the caller reports the reason itself, e.g. the memory server). */
+#define TASK_KILL_REPORT 0
+#define TASK_KILL_QUIET 1
 
 /* ---- message tag (a1) ---- */
 #define IPC_TAG_LEN_MASK 0x7fUL /* message words: 0..IPC_MAX_WORDS */

@@ -253,7 +253,7 @@ static void test_alignment(void **state)
 	assert_int_equal(vm_map_findspace(&f->map, 0, P, (size_t)1 << 40, 0, &a), -MICA_ENOMEM);
 	assert_int_equal(vm_map_findspace(&f->map, 0, P, 0, 0, &a), 0);
 	assert_int_equal(a, base);
-	/* gaps: [base+1p, base+3p) exact aligned-ish small, [base+8p, base+24p) big */
+	/* Gaps: two pages at base+1p, sixteen at base+8p, and the rest from base+25p. */
 	map_at(f, base, P, RW);
 	map_at(f, base + 3 * P, 5 * P, VM_PROT_READ);
 	map_at(f, base + 24 * P, P, RW);
@@ -265,10 +265,10 @@ static void test_alignment(void **state)
 	assert_int_equal(
 	    vm_map_findspace(&f->map, base + 24 * P, 2 * P, 4 * P, VM_PLACE_TOPDOWN, &a), 0);
 	assert_int_equal(a, base + 20 * P);
-	/* A gap too small for the guaranteed-fit size is still used when it holds the hint
-	 * and the aligned block fits: [base+8p,...) at hint base+8p with 8-page alignment. */
-	assert_int_equal(vm_map_findspace(&f->map, base + 8 * P, 8 * P, 8 * P, 0, &a), 0);
-	assert_int_equal(a, base + 8 * P);
+	/* A gap smaller than len + align - page is still used when it holds the hint and
+	 * the aligned block fits there: 8 pages 16-aligned in the 16-page gap. */
+	assert_int_equal(vm_map_findspace(&f->map, base + 9 * P, 8 * P, 16 * P, 0, &a), 0);
+	assert_int_equal(a, base + 16 * P);
 	/* Beyond the hint gap, only gaps of at least len + align - page are taken: gap
 	 * [base+25p, max) is used although [base+8p, base+24p) would fit 16-page-aligned
 	 * 8 pages at base+16p (documented trade-off for O(log n)). */

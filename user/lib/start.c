@@ -30,8 +30,11 @@ _Noreturn void mica_start(uintptr_t arg)
 	mica_task_exit(mica_main(arg));
 }
 
+void mm_exit_notify(long status);
+
 _Noreturn void mica_task_exit(long status)
 {
+	mm_exit_notify(status);
 	mica_syscall6(SYS_TASK_EXIT, (unsigned long)status, 0, 0, 0, 0, 0);
 	for (;;)
 		;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "user/mica.h"
-#include "user/spawn.h"
+#include "server/spawn.h"
 #include "user/tests/bench.h"
 #include "user/tests/ipc_test.h"
 

@@ -10,9 +10,11 @@
 
 #include "mica/param.h"
 #include "user/mica.h"
-#include "user/spawn.h"
+#include "server/server.h"
+#include "server/spawn.h"
 #include "user/tests/bench.h"
 #include "user/tests/ipc_test.h"
+#include "user/tests/mm_test.h"
 
 #define EP 10         /* endpoint: all rights */
 #define EP_CHILD 11   /* derived: send only, badge 0x55 */
@@ -338,6 +340,42 @@ static void test_fault_without_handler(void)
 	mica_cap_delete(CHILD_TASK);
 }
 
+/* Become the memory server for a set of test clients: one running every
+ * operation and error case, three doing random operations against a model,
+ * and three that touch memory they may not and must be killed. When the last
+ * one is gone, every frame must be back. */
+static void run_memory_server(void)
+{
+	size_t free0, free1, total;
+	struct mica_kernel_info k0, k1;
+	EXPECT("server_endpoint", server_start(), 0);
+	server_frames_stats(&free0, &total);
+	mica_kernel_info(&k0);
+	uint64_t donated0 = server_donated_pages, heap0 = server_heap_pages();
+	static const unsigned modes[] = {MMTEST_MAIN,	  MMTEST_RANDOM,  MMTEST_RANDOM,
+					 MMTEST_RANDOM,	  MMTEST_WRITE_RO, MMTEST_EXEC_NX,
+					 MMTEST_GUARD};
+	unsigned started = 0;
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		started += server_spawn_client("mmtest", modes[i], CHILD_PRIO) != 0;
+	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]),
+	      "a client did not start");
+	server_run();
+	server_frames_stats(&free1, &total);
+	mica_kernel_info(&k1);
+	char why[128];
+	uint64_t lent = server_donated_pages - donated0, heap = server_heap_pages() - heap0;
+	snprintf(why, sizeof(why),
+		 "free frames %zu before, %zu after, %llu lent to the kernel, %llu to the heap",
+		 free0, free1, (unsigned long long)lent, (unsigned long long)heap);
+	/* Everything is back but what the kernel borrowed and the server's own
+	 * heap grew by (its malloc keeps freed memory for reuse). */
+	utest("server_frames_back_to_baseline", free1 + lent + heap == free0, why);
+	utest("server_killed_the_three_offenders", server_kills == 3, "wrong number of kills");
+	utest("server_clients_gone", k1.tasks == k0.tasks && k1.threads == k0.threads,
+	      "a client task is still alive");
+}
+
 static int same_kernel_use(const struct mica_kernel_info *a, const struct mica_kernel_info *b)
 {
 	return a->karena_inuse == b->karena_inuse && a->tasks == b->tasks &&
@@ -350,6 +388,7 @@ int mica_main(uintptr_t arg)
 	printf("root: boot info at %p, %llu free ranges, %llu modules\n", (void *)bi,
 	       (unsigned long long)bi->nranges, (unsigned long long)bi->nmodules);
 	utest("bootinfo", bi->magic == BOOTINFO_MAGIC && bi->nmodules >= 1, "bad boot info");
+	server_frames_init(bi);
 	spawn_init(bi);
 	if (bi->flags & BOOTINFO_F_BENCH) {
 		bench_ipc();
@@ -383,6 +422,8 @@ int mica_main(uintptr_t arg)
 		 (unsigned long long)before.tasks, (unsigned long long)after.tasks,
 		 (unsigned long long)before.threads, (unsigned long long)after.threads);
 	utest("no_kernel_memory_leaked", same_kernel_use(&before, &after), why);
+
+	run_memory_server();
 	printf("UTEST summary: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
-/* Starting a task from a boot module, for the root task (before the memory
- * server exists this is the whole of user-space memory management: frames are
- * taken from the boot-info ranges with a bump allocator and never reused). */
+/* Starting a bare task from a boot module, for the kernel tests the root task
+ * runs before it becomes the memory server: frames from the server's
+ * allocator, mapped directly, never reclaimed. Real clients are started with
+ * server_spawn_client(), which keeps their memory in a map. */
 #ifndef MICA_USER_SPAWN_H
 #define MICA_USER_SPAWN_H
 

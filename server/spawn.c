@@ -1,4 +1,5 @@
-#include "user/spawn.h"
+#include "server/spawn.h"
+#include "server/server.h"
 
 #include <string.h>
 
@@ -7,34 +8,26 @@
 #include "user/mica.h"
 
 static const struct bootinfo *spawn_bi;
-static struct bootinfo_range spawn_free[BOOTINFO_MAX_RANGES];
-static unsigned spawn_nfree;
 
 void spawn_init(const struct bootinfo *bi)
 {
 	spawn_bi = bi;
-	spawn_nfree = (unsigned)bi->nranges;
-	memcpy(spawn_free, bi->free, sizeof(spawn_free));
 }
 
 void *spawn_window(uint64_t pa)
 {
-	return (void *)(RAM_WINDOW_VA + (pa - spawn_bi->window_pa_base));
+	return server_window(pa);
 }
 
+/* Contiguous frames from the server's allocator (a power-of-two block). These
+ * tasks are the kernel tests' partners, outside the server's maps: their
+ * frames are not reclaimed. */
 uint64_t spawn_frames(size_t bytes)
 {
-	bytes = (bytes + PAGE_MASK) & ~PAGE_MASK;
-	for (unsigned i = 0; i < spawn_nfree; i++) {
-		if (spawn_free[i].size >= bytes) {
-			uint64_t pa = spawn_free[i].base;
-			spawn_free[i].base += bytes;
-			spawn_free[i].size -= bytes;
-			memset(spawn_window(pa), 0, bytes);
-			return pa;
-		}
-	}
-	return 0;
+	unsigned order = 0;
+	while ((PAGE_SIZE << order) < bytes)
+		order++;
+	return server_frames_alloc(order);
 }
 
 static uint64_t elf_to_prot(uint32_t f)

@@ -1,0 +1,427 @@
+#include "server/mm_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mica/errno.h"
+#include "mica/param.h"
+#include "mica/syscall.h"
+#include "server/mm_pagetab.h"
+
+#define MM_ALIGN_MAX (1UL << 30) /* the largest Sv39 leaf */
+
+/* ---- decoding: every check that needs no state ---- */
+
+static bool pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static int check_range(uint64_t addr, uint64_t len)
+{
+	if ((addr & PAGE_MASK) || len == 0)
+		return -MICA_EINVAL;
+	if (addr + len < addr)
+		return -MICA_EOVERFLOW;
+	if (addr < USER_VA_MIN || addr + len > USER_VA_MAX)
+		return -MICA_EFAULT;
+	return 0;
+}
+
+/* => pure function */
+int mm_decode(uint64_t tag, const uint64_t mr[4], struct mm_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->op = (unsigned)ipc_tag_label(tag);
+	if (tag & IPC_TAG_CAP)
+		return -MICA_EINVAL;
+	switch (req->op) {
+	case MM_OP_MAP:
+		req->addr = mr[0];
+		req->len = mr[1];
+		req->prot = mr[2] & 0xff;
+		req->flags = (unsigned)(mr[2] >> 8);
+		req->align = mr[3];
+		if (req->prot & ~MM_PROT_EXEC & ~(MM_PROT_READ | MM_PROT_WRITE))
+			return -MICA_EINVAL;
+		if ((mr[2] >> 8) & ~(uint64_t)MM_MAP_FLAGS_ALL)
+			return -MICA_EINVAL;
+		if ((req->flags & MM_MAP_FIXED) && (req->flags & MM_MAP_FIXED_NOREPLACE))
+			return -MICA_EINVAL;
+		if ((req->flags & MM_MAP_GUARD) &&
+		    (req->prot || (req->flags & (MM_MAP_POPULATE | MM_MAP_WIRE))))
+			return -MICA_EINVAL;
+		if (req->align && (!pow2(req->align) || req->align < PAGE_SIZE ||
+				   req->align > MM_ALIGN_MAX))
+			return -MICA_EINVAL;
+		if (req->len == 0)
+			return -MICA_EINVAL;
+		if (req->len > USER_VA_MAX)
+			return -MICA_ENOMEM;
+		req->len = (req->len + PAGE_MASK) & ~PAGE_MASK;
+		if (req->flags & (MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE)) {
+			int err = check_range(req->addr, req->len);
+			if (err)
+				return err;
+			if (req->align && (req->addr & (req->align - 1)))
+				return -MICA_EINVAL;
+		} else if (req->addr & PAGE_MASK) {
+			return -MICA_EINVAL;
+		}
+		return 0;
+	case MM_OP_UNMAP:
+	case MM_OP_UNWIRE:
+		req->addr = mr[0];
+		req->len = mr[1];
+		return check_range(req->addr, req->len);
+	case MM_OP_PROTECT:
+		req->addr = mr[0];
+		req->len = mr[1];
+		req->prot = (unsigned)mr[2];
+		if (mr[2] & ~(uint64_t)(MM_PROT_READ | MM_PROT_WRITE | MM_PROT_EXEC))
+			return -MICA_EINVAL;
+		return check_range(req->addr, req->len);
+	case MM_OP_WIRE:
+		req->addr = mr[0];
+		req->len = mr[1];
+		if (mr[2] > MM_WIRE_REPORT)
+			return -MICA_EINVAL;
+		req->report = (unsigned)mr[2];
+		return check_range(req->addr, req->len);
+	case MM_OP_QUERY:
+		req->addr = mr[0];
+		if (req->addr < USER_VA_MIN || req->addr >= USER_VA_MAX)
+			return -MICA_EFAULT;
+		return 0;
+	case MM_OP_INFO:
+	case MM_OP_EXIT:
+		req->addr = mr[0]; /* EXIT: the status */
+		return 0;
+	default:
+		return -MICA_ENOSYS;
+	}
+}
+
+/* ---- clients ---- */
+
+static struct vm_map_entry *entry_alloc(void *ctx)
+{
+	(void)ctx;
+	return malloc(sizeof(struct vm_map_entry));
+}
+
+static void entry_free(void *ctx, struct vm_map_entry *e)
+{
+	(void)ctx;
+	free(e);
+}
+
+static const struct vm_map_ops entry_ops = {.alloc = entry_alloc, .free = entry_free};
+
+/* => client owned by the server */
+int mm_client_init(struct mm_client *c, uint64_t badge, uint64_t task, const struct mm_quota *q)
+{
+	memset(c, 0, sizeof(*c));
+	c->badge = badge;
+	c->task = task;
+	c->quota = *q;
+	c->forbid_wx = true;
+	return vm_map_init(&c->map, USER_VA_MIN, USER_VA_MAX, &entry_ops);
+}
+
+size_t mm_resident_pages(const struct mm_client *c)
+{
+	return c->pages.used;
+}
+
+struct release_ctx {
+	struct mm_client *c;
+	const struct mm_env *env;
+};
+
+static void release_page(void *arg, uint64_t va, uint64_t pa)
+{
+	struct release_ctx *r = arg;
+	(void)va;
+	r->env->page_free(r->env->ctx, pa);
+}
+
+/* A piece left the map: its translations go, then its pages. */
+static void release_piece(void *arg, const struct vm_map_entry *piece)
+{
+	struct release_ctx *r = arg;
+	uint64_t len = piece->end - piece->start;
+	r->env->remove(r->env->ctx, r->c->task, piece->start, len);
+	mm_pagetab_remove_range(&r->c->pages, piece->start, len, release_page, r);
+	if (piece->wired)
+		r->c->wired_pages -= len / PAGE_SIZE;
+}
+
+/* => client owned by the server */
+void mm_client_destroy(struct mm_client *c, const struct mm_env *env)
+{
+	struct release_ctx r = {c, env};
+	vm_map_clear(&c->map, release_piece, &r);
+	mm_pagetab_free(&c->pages);
+}
+
+/* Make one page resident and mapped with the entry's protection. A fault on a
+ * resident page re-enters its translation (`remap`): it may have been removed
+ * by PROT_NONE, and -EEXIST just means the fault was spurious. */
+static int populate_page(struct mm_client *c, const struct mm_env *env, uint64_t va,
+			 unsigned prot, bool remap)
+{
+	uint64_t pa;
+	if (mm_pagetab_get(&c->pages, va, &pa)) {
+		if (!remap || prot == MM_PROT_NONE)
+			return 0;
+		int err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, prot);
+		return err == -MICA_EEXIST ? 0 : err;
+	}
+	if (c->pages.used >= c->quota.resident)
+		return -MICA_ENOMEM;
+	if (mm_pagetab_reserve(&c->pages, 1))
+		return -MICA_ENOMEM;
+	int err = env->page_alloc(env->ctx, &pa);
+	if (err)
+		return err;
+	if (prot != MM_PROT_NONE) {
+		err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, prot);
+		if (err) {
+			env->page_free(env->ctx, pa);
+			return err;
+		}
+	}
+	mm_pagetab_put(&c->pages, va, pa);
+	return 0;
+}
+
+struct populate_ctx {
+	struct mm_client *c;
+	const struct mm_env *env;
+	uint64_t lo, hi;
+	int err;
+};
+
+static int populate_entry(void *arg, const struct vm_map_entry *e)
+{
+	struct populate_ctx *p = arg;
+	uint64_t from = e->start > p->lo ? e->start : p->lo;
+	uint64_t to = e->end < p->hi ? e->end : p->hi;
+	for (uint64_t va = from; va < to; va += PAGE_SIZE) {
+		p->err = populate_page(p->c, p->env, va, e->prot, false);
+		if (p->err)
+			return 1;
+	}
+	return 0;
+}
+
+static int populate_range(struct mm_client *c, const struct mm_env *env, uint64_t addr,
+			  uint64_t len)
+{
+	struct populate_ctx p = {c, env, addr, addr + len, 0};
+	vm_map_foreach(&c->map, addr, len, populate_entry, &p);
+	return p.err;
+}
+
+struct wired_ctx {
+	uint64_t lo, hi, pages;
+	bool want_wired;
+};
+
+static int count_wired(void *arg, const struct vm_map_entry *e)
+{
+	struct wired_ctx *w = arg;
+	uint64_t from = e->start > w->lo ? e->start : w->lo;
+	uint64_t to = e->end < w->hi ? e->end : w->hi;
+	if ((e->wired != 0) == w->want_wired)
+		w->pages += (to - from) / PAGE_SIZE;
+	return 0;
+}
+
+static uint64_t pages_with_wiring(struct mm_client *c, uint64_t addr, uint64_t len, bool wired)
+{
+	struct wired_ctx w = {addr, addr + len, 0, wired};
+	vm_map_foreach(&c->map, addr, len, count_wired, &w);
+	return w.pages;
+}
+
+static long op_map(struct mm_client *c, const struct mm_env *env, const struct mm_request *req)
+{
+	if (c->forbid_wx && (req->prot & MM_PROT_WRITE) && (req->prot & MM_PROT_EXEC))
+		return -MICA_EACCES;
+	if (c->map.nentries >= c->quota.entries)
+		return -MICA_ENOMEM;
+	uint64_t pages = req->len / PAGE_SIZE;
+	bool populate = req->flags & (MM_MAP_POPULATE | MM_MAP_WIRE);
+	if (populate && pages > c->quota.resident - c->pages.used)
+		return -MICA_ENOMEM;
+	if ((req->flags & MM_MAP_WIRE) && pages > c->quota.wired - c->wired_pages)
+		return -MICA_EAGAIN;
+	struct vm_map_attr attr = {
+		.prot = req->prot,
+		.max_prot = (req->flags & MM_MAP_GUARD) ? VM_PROT_NONE : VM_PROT_ALL,
+		.flags = (req->flags & MM_MAP_GUARD) ? VM_ENT_GUARD : 0,
+	};
+	unsigned place = (req->flags & MM_MAP_FIXED)		? VM_PLACE_FIXED
+			 : (req->flags & MM_MAP_FIXED_NOREPLACE) ? VM_PLACE_NOREPLACE
+								 : 0;
+	uint64_t hint = req->addr ? req->addr : USER_VA_MIN;
+	struct release_ctx r = {c, env};
+	uintptr_t addr;
+	int err = vm_map_enter(&c->map, hint, req->len, req->align, place, &attr, release_piece, &r,
+			       &addr);
+	if (err)
+		return err;
+	if (populate) {
+		err = populate_range(c, env, addr, req->len);
+		if (!err && (req->flags & MM_MAP_WIRE)) {
+			err = vm_map_wire(&c->map, addr, req->len);
+			if (!err)
+				c->wired_pages += pages;
+		}
+		if (err) {
+			vm_map_remove(&c->map, addr, req->len, release_piece, &r);
+			return err;
+		}
+	}
+	return (long)addr;
+}
+
+static long op_unmap(struct mm_client *c, const struct mm_env *env, const struct mm_request *req)
+{
+	struct release_ctx r = {c, env};
+	return vm_map_remove(&c->map, req->addr, req->len, release_piece, &r);
+}
+
+static long op_protect(struct mm_client *c, const struct mm_env *env,
+		       const struct mm_request *req)
+{
+	if (c->forbid_wx && (req->prot & MM_PROT_WRITE) && (req->prot & MM_PROT_EXEC))
+		return -MICA_EACCES;
+	int err = vm_map_protect(&c->map, req->addr, req->len, req->prot);
+	if (err)
+		return err;
+	/* Resident pages follow at once. PROT_NONE has no PTE form: the translations
+	 * go, the pages stay, and a later access faults against the entry. Pages are
+	 * mapped 4 KiB at a time, so narrowing never needs a table split and cannot
+	 * fail for want of memory. */
+	if (req->prot == MM_PROT_NONE)
+		return env->remove(env->ctx, c->task, req->addr, req->len);
+	err = env->protect(env->ctx, c->task, req->addr, req->len, req->prot);
+	if (err)
+		return err;
+	/* Pages that lost their translation to an earlier PROT_NONE come back. */
+	uint64_t pa;
+	for (uint64_t va = req->addr; va < req->addr + req->len && c->pages.used; va += PAGE_SIZE)
+		if (mm_pagetab_get(&c->pages, va, &pa))
+			env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, req->prot);
+	return 0;
+}
+
+static long op_wire(struct mm_client *c, const struct mm_env *env, const struct mm_request *req,
+		    uint64_t *out, unsigned *nout)
+{
+	uint64_t newly = pages_with_wiring(c, req->addr, req->len, false);
+	if (newly > c->quota.wired - c->wired_pages)
+		return -MICA_EAGAIN;
+	int err = vm_map_wire(&c->map, req->addr, req->len);
+	if (err)
+		return err;
+	err = populate_range(c, env, req->addr, req->len);
+	if (err) {
+		/* Undo only what this call wired: the rest of the range already was. */
+		vm_map_unwire(&c->map, req->addr, req->len);
+		return err;
+	}
+	c->wired_pages += newly;
+	unsigned n = 0;
+	for (uint64_t va = req->addr; va < req->addr + req->len && n < req->report;
+	     va += PAGE_SIZE) {
+		uint64_t pa = 0;
+		mm_pagetab_get(&c->pages, va, &pa);
+		out[IPC_REG_WORDS + n++] = pa;
+	}
+	*nout = n ? IPC_REG_WORDS + n : 1;
+	return (long)(req->len / PAGE_SIZE);
+}
+
+static long op_unwire(struct mm_client *c, const struct mm_request *req)
+{
+	uint64_t was = pages_with_wiring(c, req->addr, req->len, true);
+	int err = vm_map_unwire(&c->map, req->addr, req->len);
+	if (!err)
+		c->wired_pages -= was;
+	return err;
+}
+
+static long op_query(struct mm_client *c, const struct mm_request *req, uint64_t *out,
+		     unsigned *nout)
+{
+	struct vm_map_entry *e;
+	if (!vm_map_lookup(&c->map, req->addr, &e))
+		return -MICA_ENOENT;
+	out[1] = e->start;
+	out[2] = e->end;
+	out[3] = (uint64_t)e->prot | (uint64_t)e->max_prot << 8 |
+		 (uint64_t)((e->flags & VM_ENT_GUARD) ? MM_MAP_GUARD : 0) << 16 |
+		 (uint64_t)(e->wired ? 1 : 0) << 32;
+	out[4] = mm_pagetab_count_range(&c->pages, e->start, e->end - e->start);
+	*nout = 5;
+	return 0;
+}
+
+/* => client owned by the server */
+long mm_handle(struct mm_client *c, const struct mm_env *env, const struct mm_request *req,
+	       uint64_t *out, unsigned *nout)
+{
+	*nout = 1;
+	switch (req->op) {
+	case MM_OP_MAP:
+		return op_map(c, env, req);
+	case MM_OP_UNMAP:
+		return op_unmap(c, env, req);
+	case MM_OP_PROTECT:
+		return op_protect(c, env, req);
+	case MM_OP_WIRE:
+		return op_wire(c, env, req, out, nout);
+	case MM_OP_UNWIRE:
+		return op_unwire(c, req);
+	case MM_OP_QUERY:
+		return op_query(c, req, out, nout);
+	default:
+		return -MICA_ENOSYS; /* INFO needs the server's totals: see server/server.c */
+	}
+}
+
+/* => client owned by the server */
+int mm_fault(struct mm_client *c, const struct mm_env *env, uint64_t addr, unsigned access,
+	     const char **why)
+{
+	struct vm_map_entry *e;
+	uint64_t va = addr & ~PAGE_MASK;
+	if (addr < USER_VA_MIN || addr >= USER_VA_MAX || !vm_map_lookup(&c->map, va, &e)) {
+		*why = "no mapping at the address";
+		return -MICA_EFAULT;
+	}
+	if (e->flags & VM_ENT_GUARD) {
+		*why = "access to a guard range";
+		return -MICA_EFAULT;
+	}
+	unsigned need = access == FAULT_ACCESS_WRITE  ? MM_PROT_WRITE
+			: access == FAULT_ACCESS_EXEC ? MM_PROT_EXEC
+						      : MM_PROT_READ;
+	if (!(e->prot & need)) {
+		*why = need == MM_PROT_WRITE  ? "write to a page without write permission"
+		       : need == MM_PROT_EXEC ? "execute from a page without execute permission"
+					      : "read from a page without read permission";
+		return -MICA_EACCES;
+	}
+	int err = populate_page(c, env, va, e->prot, true);
+	if (err) {
+		*why = err == -MICA_ENOMEM ? "out of memory or over the resident quota"
+					   : "the kernel refused the mapping";
+		return err;
+	}
+	return 0;
+}

@@ -1,0 +1,361 @@
+/*
+ * The memory server's runtime in the root task: it owns the RAM the boot info
+ * lists (mm/frame.c over it), lends the kernel pages when a privileged call
+ * answers -ENOMEM, loads client tasks from boot modules into maps it keeps,
+ * and answers their MM requests and page faults until the last one is gone.
+ */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/elf.h"
+#include "mica/param.h"
+#include "mm/frame.h"
+#include "server/mm_pagetab.h"
+#include "user/mica.h"
+
+#define SERVER_EP 50
+#define SERVER_TMP 51
+#define CLIENT_TASK_BASE 52
+#define MAX_CLIENTS 8
+#define DONATE_ORDER 4 /* 16 pages per loan to the kernel */
+
+static const struct bootinfo *srv_bi;
+static struct frame_allocator srv_fa;
+uint64_t server_donated_pages;
+unsigned server_kills;
+
+struct client_slot {
+	bool used;
+	struct mm_client c;
+	char name[24];
+};
+static struct client_slot clients[MAX_CLIENTS];
+static unsigned nclients;
+static uint64_t next_badge = 0x100;
+
+void *server_window(uint64_t pa)
+{
+	return (void *)(RAM_WINDOW_VA + (pa - srv_bi->window_pa_base));
+}
+
+/* => once, before anything else */
+void server_frames_init(const struct bootinfo *bi)
+{
+	srv_bi = bi;
+	struct frame_range ram[BOOTINFO_MAX_RANGES];
+	unsigned n = 0, big = 0;
+	for (unsigned i = 0; i < bi->nranges; i++) {
+		ram[n].base = bi->free[i].base;
+		ram[n].size = bi->free[i].size;
+		if (ram[n].size > ram[big].size)
+			big = n;
+		n++;
+	}
+	size_t bytes = frame_array_bytes(ram, n);
+	/* The page array lives at the start of the largest range, reserved. */
+	struct frame_range resv = {ram[big].base, (bytes + PAGE_MASK) & ~PAGE_MASK};
+	int err = frame_init(&srv_fa, ram, n, &resv, 1, server_window(resv.base), bytes);
+	if (err) {
+		printf("server: cannot manage RAM (%d)\n", err);
+		mica_task_exit(1);
+	}
+}
+
+uint64_t server_frames_alloc(unsigned order)
+{
+	struct frame *f = frame_alloc(&srv_fa, order);
+	if (!f)
+		return 0;
+	uint64_t pa = frame_to_pa(&srv_fa, f);
+	memset(server_window(pa), 0, PAGE_SIZE << order);
+	return pa;
+}
+
+static void server_frames_free(uint64_t pa, unsigned order)
+{
+	frame_free(&srv_fa, frame_from_pa(&srv_fa, pa), order);
+}
+
+void server_frames_stats(size_t *free_pages, size_t *total_pages)
+{
+	struct frame_stats st;
+	frame_get_stats(&srv_fa, &st);
+	*free_pages = st.free_pages;
+	*total_pages = st.total_pages;
+}
+
+/* The kernel ran out of pages for page tables or objects: lend it some. */
+static int server_donate(void)
+{
+	uint64_t pa = server_frames_alloc(DONATE_ORDER);
+	if (!pa)
+		return -MICA_ENOMEM;
+	long err = mica_mm_donate(CAP_SLOT_MEMCTL, pa, PAGE_SIZE << DONATE_ORDER);
+	if (err) {
+		server_frames_free(pa, DONATE_ORDER);
+		return (int)err;
+	}
+	server_donated_pages += 1u << DONATE_ORDER;
+	return 0;
+}
+
+static uint64_t mica_prot(unsigned mm_prot)
+{
+	return (uint64_t)mm_prot << 1; /* R, W, X sit one bit higher in the PTE */
+}
+
+static int env_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64_t len,
+		     unsigned prot)
+{
+	(void)ctx;
+	struct mica_mapping m = {va, pa, len, mica_prot(prot)};
+	long err;
+	while ((err = mica_mm_enter(task, &m, 1)) == -MICA_ENOMEM)
+		if (server_donate())
+			return -MICA_ENOMEM;
+	return (int)err;
+}
+
+static int env_remove(void *ctx, uint64_t task, uint64_t va, uint64_t len)
+{
+	(void)ctx;
+	long err;
+	while ((err = mica_mm_remove(task, va, len)) == -MICA_ENOMEM)
+		if (server_donate())
+			return -MICA_ENOMEM;
+	return (int)err;
+}
+
+static int env_protect(void *ctx, uint64_t task, uint64_t va, uint64_t len, unsigned prot)
+{
+	(void)ctx;
+	long err;
+	while ((err = mica_mm_protect(task, va, len, mica_prot(prot))) == -MICA_ENOMEM)
+		if (server_donate())
+			return -MICA_ENOMEM;
+	return (int)err;
+}
+
+static int env_page_alloc(void *ctx, uint64_t *pa)
+{
+	(void)ctx;
+	*pa = server_frames_alloc(0);
+	return *pa ? 0 : -MICA_ENOMEM;
+}
+
+static void env_page_free(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	server_frames_free(pa, 0);
+}
+
+const struct mm_env server_env = {
+	.enter = env_enter,
+	.remove = env_remove,
+	.protect = env_protect,
+	.page_alloc = env_page_alloc,
+	.page_free = env_page_free,
+};
+
+static struct client_slot *client_by_badge(uint64_t badge)
+{
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].used && clients[i].c.badge == badge)
+			return &clients[i];
+	return 0;
+}
+
+static void client_end(struct client_slot *s)
+{
+	mica_task_kill_quiet(s->c.task);
+	mm_client_destroy(&s->c, &server_env);
+	mica_cap_delete(s->c.task);
+	s->used = false;
+	nclients--;
+}
+
+/* Map [va, va + len) populated with `prot` and copy `src` into it. */
+static long load_range(struct mm_client *c, uint64_t va, uint64_t len, unsigned prot,
+		       unsigned flags, const uint8_t *src, uint64_t src_off, uint64_t src_len)
+{
+	struct mm_request req = {.op = MM_OP_MAP,
+				 .addr = va,
+				 .len = len,
+				 .prot = prot,
+				 .flags = MM_MAP_FIXED_NOREPLACE | flags};
+	uint64_t out[IPC_MAX_WORDS];
+	unsigned nout;
+	long r = mm_handle(c, &server_env, &req, out, &nout);
+	if (r < 0)
+		return r;
+	for (uint64_t off = 0; off < src_len;) {
+		uint64_t page = (va + src_off + off) & ~PAGE_MASK, pa;
+		uint64_t in_page = PAGE_SIZE - ((va + src_off + off) & PAGE_MASK);
+		uint64_t n = src_len - off < in_page ? src_len - off : in_page;
+		if (!mm_pagetab_get(&c->pages, page, &pa))
+			return -MICA_EFAULT;
+		memcpy((uint8_t *)server_window(pa) + ((va + src_off + off) & PAGE_MASK), src + off,
+		       n);
+		off += n;
+	}
+	return 0;
+}
+
+static unsigned elf_to_mm_prot(uint32_t f)
+{
+	return ((f & ELF_PF_R) ? MM_PROT_READ : 0) | ((f & ELF_PF_W) ? MM_PROT_WRITE : 0) |
+	       ((f & ELF_PF_X) ? MM_PROT_EXEC : 0);
+}
+
+struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio)
+{
+	const struct bootinfo_module *m = 0;
+	for (unsigned i = 0; i < srv_bi->nmodules; i++)
+		if (strcmp(srv_bi->modules[i].name, module) == 0)
+			m = &srv_bi->modules[i];
+	struct client_slot *s = 0;
+	unsigned idx = 0;
+	for (; idx < MAX_CLIENTS; idx++)
+		if (!clients[idx].used) {
+			s = &clients[idx];
+			break;
+		}
+	if (!m || !s)
+		return 0;
+	const uint8_t *file = server_window(m->pa);
+	struct elf_image img;
+	if (elf_parse(file, m->size, USER_VA_MIN, USER_STACK_TOP - USER_STACK_PAGES * PAGE_SIZE,
+		      &img))
+		return 0;
+	uint64_t task = CLIENT_TASK_BASE + idx;
+	if (mica_space_create(CAP_SLOT_MEMCTL, task, module) < 0)
+		return 0;
+	struct mm_quota q = {.entries = 512, .resident = 8192, .wired = 64};
+	mm_client_init(&s->c, next_badge++, task, &q);
+	s->used = true;
+	nclients++;
+	strncpy(s->name, module, sizeof(s->name) - 1);
+	long err = 0;
+	for (unsigned i = 0; i < img.nsegments && !err; i++) {
+		const struct elf_segment *seg = &img.seg[i];
+		uint64_t first = seg->vaddr & ~PAGE_MASK;
+		uint64_t len = ((seg->vaddr + seg->memsz + PAGE_MASK) & ~PAGE_MASK) - first;
+		err = load_range(&s->c, first, len, elf_to_mm_prot(seg->flags), MM_MAP_POPULATE,
+				 file + seg->offset, seg->vaddr - first, seg->filesz);
+	}
+	/* The stack is lazy; the page below it is a guard. The IPC buffer must be
+	 * resident and stay put: the kernel holds on to its frame. */
+	uint64_t stack_lo = USER_STACK_TOP - USER_STACK_PAGES * PAGE_SIZE;
+	if (!err)
+		err = load_range(&s->c, stack_lo - PAGE_SIZE, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD,
+				 0, 0, 0);
+	if (!err)
+		err = load_range(&s->c, stack_lo, USER_STACK_PAGES * PAGE_SIZE,
+				 MM_PROT_READ | MM_PROT_WRITE, 0, 0, 0, 0);
+	if (!err)
+		err = load_range(&s->c, USER_IPCBUF_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+				 MM_MAP_WIRE, 0, 0, 0);
+	if (!err)
+		err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND, s->c.badge);
+	if (!err)
+		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT, CAP_RIGHT_SEND, 0);
+	if (!err)
+		err = mica_thread_start(task, img.entry, USER_STACK_TOP, arg, USER_IPCBUF_VA, prio,
+					SERVER_TMP);
+	mica_cap_delete(SERVER_TMP);
+	if (err < 0) {
+		printf("server: cannot start %s (%ld)\n", module, err);
+		client_end(s);
+		return 0;
+	}
+	return &s->c;
+}
+
+static void reply_words(struct mica_msg *m, long result, const uint64_t *out, unsigned nout)
+{
+	m->mr[0] = (uint64_t)result;
+	for (unsigned i = 1; i < nout && i < IPC_REG_WORDS; i++)
+		m->mr[i] = out[i];
+	for (unsigned i = IPC_REG_WORDS; i < nout; i++)
+		MICA_IPCBUF->mr[i] = out[i];
+	m->tag = ipc_tag(MM_REPLY, nout ? nout : 1);
+}
+
+static long server_info(struct mm_client *c, uint64_t *out, unsigned *nout)
+{
+	size_t free_pages, total;
+	server_frames_stats(&free_pages, &total);
+	struct mica_kernel_info ki;
+	mica_kernel_info(&ki);
+	out[1] = free_pages;
+	out[2] = total;
+	out[3] = mm_resident_pages(c);
+	out[4] = c->wired_pages;
+	out[5] = c->map.nentries;
+	out[6] = ki.karena_inuse;
+	*nout = 7;
+	return 0;
+}
+
+/* One message from a client; false when no reply is due (the client is gone). */
+static bool server_handle(struct client_slot *s, struct mica_msg *m)
+{
+	uint64_t out[IPC_MAX_WORDS] = {0};
+	unsigned nout = 1;
+	if (ipc_tag_label(m->tag) == IPC_LABEL_FAULT) {
+		const char *why = "";
+		if (mm_fault(&s->c, &server_env, m->mr[0], (unsigned)m->mr[1], &why) == 0) {
+			m->tag = ipc_tag(FAULT_REPLY_RESUME, 0);
+			return true;
+		}
+		printf("server: killing %s: %s (address 0x%llx, pc 0x%llx)\n", s->name, why,
+		       (unsigned long long)m->mr[0], (unsigned long long)m->mr[2]);
+		server_kills++;
+		client_end(s);
+		return false;
+	}
+	struct mm_request req;
+	long r = mm_decode(m->tag, m->mr, &req);
+	if (r == 0 && req.op == MM_OP_EXIT) {
+		printf("server: %s (task slot %llu) exited with status %lld\n", s->name,
+		       (unsigned long long)s->c.task, (long long)req.addr);
+		client_end(s);
+		return false;
+	}
+	if (r == 0)
+		r = req.op == MM_OP_INFO ? server_info(&s->c, out, &nout)
+					 : mm_handle(&s->c, &server_env, &req, out, &nout);
+	reply_words(m, r, out, nout);
+	return true;
+}
+
+void server_run(void)
+{
+	struct mica_msg m;
+	long err = mica_recv(SERVER_EP, &m);
+	while (nclients > 0) {
+		bool reply = false;
+		if (err == 0) {
+			struct client_slot *s = client_by_badge(m.badge);
+			if (s) {
+				reply = server_handle(s, &m);
+			} else {
+				reply_words(&m, -MICA_EPERM, 0, 1);
+				reply = true;
+			}
+		}
+		if (nclients == 0) {
+			if (reply)
+				mica_reply(&m);
+			break;
+		}
+		err = reply ? mica_reply_recv(SERVER_EP, &m) : mica_recv(SERVER_EP, &m);
+	}
+}
+
+int server_start(void)
+{
+	return (int)mica_endpoint_create(CAP_SLOT_MEMCTL, SERVER_EP);
+}

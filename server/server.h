@@ -1,0 +1,36 @@
+/* The memory server as it runs in the root task: frames, its own heap, the
+ * client table and the message loop. */
+#ifndef MICA_SERVER_SERVER_H
+#define MICA_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mica/bootinfo.h"
+#include "server/mm_core.h"
+
+/* Take over the RAM the boot info lists. => once, before anything else */
+void server_frames_init(const struct bootinfo *bi);
+/* 2^order contiguous zeroed pages, or 0. */
+uint64_t server_frames_alloc(unsigned order);
+void server_frames_stats(size_t *free_pages, size_t *total_pages);
+void *server_window(uint64_t pa);
+
+/* Start a client task from a boot module with a badged capability to the
+ * server (its slot MM_SERVER_SLOT) and the server as its fault handler.
+ * Returns the client, or NULL. */
+struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio);
+
+/* Serve until no client is left. */
+void server_run(void);
+
+/* Create the server endpoint. */
+int server_start(void);
+
+extern const struct mm_env server_env;
+extern uint64_t server_donated_pages; /* lent to the kernel for good */
+extern unsigned server_kills;         /* clients killed for a bad access */
+/* Pages the server's own heap holds (malloc never gives them back). */
+uint64_t server_heap_pages(void);
+
+#endif

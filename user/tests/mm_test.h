@@ -1,0 +1,12 @@
+#ifndef MICA_USER_TESTS_MM_TEST_H
+#define MICA_USER_TESTS_MM_TEST_H
+
+#define MMTEST_MAIN 1
+#define MMTEST_RANDOM 2
+#define MMTEST_WRITE_RO 3
+#define MMTEST_EXEC_NX 4
+#define MMTEST_GUARD 5
+
+#define MMTEST_RANDOM_OPS 20000
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * A client of the memory server exercising the MM protocol: the operations,
+ * their error cases, lazy zero-fill, splits, FIXED replacement, alignment,
+ * wiring, malloc on top of sbrk, and (in separate runs) the faults that kill.
+ * Prints "UTEST mm_...: PASS|FAIL" lines.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mica/param.h"
+#include "user/mica.h"
+#include "user/mm.h"
+#include "user/posix_mm.h"
+#include "user/tests/mm_test.h"
+
+static int failures;
+
+static void check(const char *name, int ok, long got)
+{
+	if (ok)
+		printf("UTEST mm_%s: PASS\n", name);
+	else
+		printf("UTEST mm_%s: FAIL (got %ld)\n", name, got);
+	failures += !ok;
+}
+
+#define RW (MM_PROT_READ | MM_PROT_WRITE)
+
+static void test_lazy_and_query(void)
+{
+	char *p;
+	long r = mm_map(0, 4 * PAGE_SIZE, RW, 0, 0, (void **)&p);
+	check("map_anonymous", r == 0 && p != 0, r);
+	struct mm_query_result q;
+	r = mm_query(p, &q);
+	check("query_fresh", r == 0 && q.start == (uintptr_t)p && q.end == (uintptr_t)p + 4 * PAGE_SIZE &&
+				     q.prot == RW && q.resident == 0,
+	      r);
+	int zero = 1;
+	for (unsigned i = 0; i < 4 * PAGE_SIZE; i += 512)
+		zero &= p[i] == 0;
+	check("lazy_zero_fill", zero, 0);
+	memset(p, 0x5a, 4 * PAGE_SIZE);
+	check("write_read_back", p[4 * PAGE_SIZE - 1] == 0x5a, p[4 * PAGE_SIZE - 1]);
+	r = mm_query(p + PAGE_SIZE, &q);
+	check("query_resident", r == 0 && q.resident == 4, (long)q.resident);
+
+	/* Punch out the middle: one entry becomes two, the pages go. */
+	r = mm_unmap(p + PAGE_SIZE, 2 * PAGE_SIZE);
+	check("partial_unmap", r == 0, r);
+	r = mm_query(p + PAGE_SIZE, &q);
+	check("hole_is_unmapped", r == -MICA_ENOENT, r);
+	r = mm_query(p, &q);
+	check("split_left", r == 0 && q.end == (uintptr_t)p + PAGE_SIZE && q.resident == 1, r);
+	r = mm_query(p + 3 * PAGE_SIZE, &q);
+	check("split_right", r == 0 && q.start == (uintptr_t)p + 3 * PAGE_SIZE && p[3 * PAGE_SIZE] == 0x5a,
+	      r);
+	/* Protect across the hole fails and changes nothing. */
+	r = mm_protect(p, 4 * PAGE_SIZE, MM_PROT_READ);
+	check("protect_over_hole", r == -MICA_ENOMEM, r);
+	r = mm_query(p, &q);
+	check("protect_over_hole_changed_nothing", r == 0 && q.prot == RW, r);
+	r = mm_protect(p, PAGE_SIZE, MM_PROT_READ);
+	check("protect", r == 0 && mm_query(p, &q) == 0 && q.prot == MM_PROT_READ, r);
+	check("read_after_protect", p[0] == 0x5a, p[0]);
+	r = mm_protect(p, PAGE_SIZE, RW | MM_PROT_EXEC);
+	check("protect_w_x_refused", r == -MICA_EACCES, r);
+	/* Unmapping a range with holes is fine. */
+	r = mm_unmap(p, 4 * PAGE_SIZE);
+	check("unmap_with_holes", r == 0 && mm_query(p, &q) == -MICA_ENOENT, r);
+}
+
+static void test_fixed_and_alignment(void)
+{
+	char *p, *q2;
+	long r = mm_map(0, 8 * PAGE_SIZE, RW, 0, 0, (void **)&p);
+	p[0] = 1;
+	p[5 * PAGE_SIZE] = 2;
+	r = mm_map(p + 4 * PAGE_SIZE, 2 * PAGE_SIZE, RW, MM_MAP_FIXED_NOREPLACE, 0, (void **)&q2);
+	check("fixed_noreplace_refuses", r == -MICA_EEXIST, r);
+	r = mm_map(p + 4 * PAGE_SIZE, 2 * PAGE_SIZE, RW, MM_MAP_FIXED, 0, (void **)&q2);
+	check("fixed_replaces", r == 0 && q2 == p + 4 * PAGE_SIZE && p[5 * PAGE_SIZE] == 0 && p[0] == 1,
+	      r);
+	mm_unmap(p, 8 * PAGE_SIZE);
+	static const size_t aligns[] = {2UL << 20, 1UL << 30};
+	for (unsigned i = 0; i < 2; i++) {
+		char *a;
+		r = mm_map(0, PAGE_SIZE, RW, 0, aligns[i], (void **)&a);
+		char name[32];
+		snprintf(name, sizeof(name), "aligned_%luM", (unsigned long)(aligns[i] >> 20));
+		check(name, r == 0 && ((uintptr_t)a & (aligns[i] - 1)) == 0, r);
+		a[0] = 7;
+		mm_unmap(a, PAGE_SIZE);
+	}
+}
+
+static void test_wire(void)
+{
+	char *p;
+	uint64_t pa[8] = {0}, pa2[8] = {0};
+	long r = mm_map(0, 8 * PAGE_SIZE, RW, 0, 0, (void **)&p);
+	r = mm_wire(p, 8 * PAGE_SIZE, pa, 8);
+	int ok = r == 8;
+	for (int i = 0; i < 8; i++)
+		ok &= pa[i] != 0 && (pa[i] & PAGE_MASK) == 0;
+	check("wire_reports_frames", ok, r);
+	memset(p, 3, 8 * PAGE_SIZE);
+	r = mm_wire(p, 8 * PAGE_SIZE, pa2, 8);
+	check("wire_stable_and_does_not_nest", r == 8 && memcmp(pa, pa2, sizeof(pa)) == 0, r);
+	struct mm_query_result q;
+	check("query_wired", mm_query(p, &q) == 0 && q.wired == 1 && q.resident == 8, 0);
+	struct mm_info_result info;
+	check("info_counts_wired", mm_info(&info) == 0 && info.wired >= 8, (long)info.wired);
+	r = mm_unwire(p, 8 * PAGE_SIZE);
+	check("unwire", r == 0 && mm_query(p, &q) == 0 && q.wired == 0, r);
+	r = mm_wire(p, 128 * PAGE_SIZE, 0, 0);
+	check("wire_over_hole", r == -MICA_ENOMEM, r);
+	char *big;
+	mm_map(0, 128 * PAGE_SIZE, RW, 0, 0, (void **)&big);
+	r = mm_wire(big, 128 * PAGE_SIZE, 0, 0);
+	check("wire_quota", r == -MICA_EAGAIN, r);
+	mm_unmap(big, 128 * PAGE_SIZE);
+	mm_unmap(p, 8 * PAGE_SIZE);
+}
+
+static void test_errors(void)
+{
+	void *a;
+	check("map_zero_length", mm_map(0, 0, RW, 0, 0, &a) == -MICA_EINVAL, 0);
+	check("map_unknown_flag", mm_map(0, PAGE_SIZE, RW, 0x80, 0, &a) == -MICA_EINVAL, 0);
+	check("map_bad_prot", mm_map(0, PAGE_SIZE, 0x10, 0, 0, &a) == -MICA_EINVAL, 0);
+	check("map_align_not_pow2", mm_map(0, PAGE_SIZE, RW, 0, 3 * PAGE_SIZE, &a) == -MICA_EINVAL, 0);
+	check("map_align_too_small", mm_map(0, PAGE_SIZE, RW, 0, 16, &a) == -MICA_EINVAL, 0);
+	check("map_fixed_misaligned", mm_map((void *)0x10001, PAGE_SIZE, RW, MM_MAP_FIXED, 0, &a) ==
+					      -MICA_EINVAL,
+	      0);
+	check("map_fixed_page_zero", mm_map((void *)0, PAGE_SIZE, RW, MM_MAP_FIXED, 0, &a) == -MICA_EFAULT,
+	      0);
+	check("map_fixed_kernel", mm_map((void *)0xffffffc000000000UL, PAGE_SIZE, RW, MM_MAP_FIXED, 0,
+					 &a) == -MICA_EFAULT,
+	      0);
+	check("map_w_x", mm_map(0, PAGE_SIZE, RW | MM_PROT_EXEC, 0, 0, &a) == -MICA_EACCES, 0);
+	check("map_both_fixed", mm_map((void *)0x100000, PAGE_SIZE, RW,
+				       MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE, 0, &a) == -MICA_EINVAL,
+	      0);
+	check("map_guard_with_prot", mm_map(0, PAGE_SIZE, RW, MM_MAP_GUARD, 0, &a) == -MICA_EINVAL, 0);
+	check("map_too_big", mm_map(0, USER_VA_MAX, RW, 0, 0, &a) == -MICA_ENOMEM, 0);
+	check("unmap_misaligned", mm_unmap((void *)0x10001, PAGE_SIZE) == -MICA_EINVAL, 0);
+	check("unmap_zero", mm_unmap((void *)0x10000, 0) == -MICA_EINVAL, 0);
+	check("unmap_wraps", mm_unmap((void *)0x10000, (size_t)0 - PAGE_SIZE) == -MICA_EOVERFLOW, 0);
+	check("unmap_outside", mm_unmap((void *)(USER_VA_MAX - PAGE_SIZE), 2 * PAGE_SIZE) ==
+				       -MICA_EFAULT,
+	      0);
+	check("protect_hole", mm_protect((void *)0x3000000000UL, PAGE_SIZE, MM_PROT_READ) ==
+				      -MICA_ENOMEM,
+	      0);
+	check("protect_bad_prot", mm_protect((void *)0x10000, PAGE_SIZE, 0x40) == -MICA_EINVAL, 0);
+	struct mm_query_result q;
+	check("query_unmapped", mm_query((void *)0x3000000000UL, &q) == -MICA_ENOENT, 0);
+	check("query_kernel", mm_query((void *)0xffffffc000000000UL, &q) == -MICA_EFAULT, 0);
+	uint64_t pa[1];
+	check("wire_report_too_many", mm_wire((void *)0x10000, PAGE_SIZE, pa, MM_WIRE_REPORT + 1) ==
+					      -MICA_EINVAL,
+	      0);
+	/* A guard entry: protecting it above its maximum is refused. */
+	void *g;
+	long r = mm_map(0, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, &g);
+	check("map_guard", r == 0, r);
+	check("protect_guard_above_max", mm_protect(g, PAGE_SIZE, MM_PROT_READ) == -MICA_EACCES, 0);
+	mm_unmap(g, PAGE_SIZE);
+	struct mica_msg m = {.tag = ipc_tag(0x1f0, 0)};
+	check("unknown_op", mica_call(MM_SERVER_SLOT, &m) == 0 && (long)m.mr[0] == -MICA_ENOSYS,
+	      (long)m.mr[0]);
+}
+
+static void test_malloc(void)
+{
+	char *big = malloc(1 << 20);
+	int ok = big != 0;
+	if (ok) {
+		memset(big, 0x11, 1 << 20);
+		ok = big[(1 << 20) - 1] == 0x11;
+	}
+	void *small[200];
+	for (int i = 0; i < 200; i++) {
+		small[i] = malloc(16 + i);
+		ok &= small[i] != 0;
+		if (small[i])
+			memset(small[i], i, 16 + i);
+	}
+	for (int i = 0; i < 200; i++)
+		free(small[i]);
+	free(big);
+	check("malloc_on_sbrk", ok, 0);
+	void *p = mmap(0, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	ok = p != MAP_FAILED;
+	if (ok) {
+		((char *)p)[0] = 1;
+		ok = mprotect(p, PAGE_SIZE, PROT_READ) == 0 && mlock(p, PAGE_SIZE) == 0 &&
+		     munlock(p, PAGE_SIZE) == 0 && munmap(p, 3 * PAGE_SIZE) == 0;
+	}
+	check("posix_wrappers", ok, 0);
+}
+
+/* Random operations against an in-task model of which pages are mapped with
+ * what protection and what content byte. */
+#define MODEL_BASE 0x3100000000UL
+#define MODEL_PAGES 256
+static uint8_t model_prot[MODEL_PAGES]; /* 0 unmapped, else prot | 0x80 */
+static uint8_t model_byte[MODEL_PAGES];
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void test_random(unsigned ops)
+{
+	int ok = 1;
+	unsigned i;
+	for (i = 0; i < ops && ok; i++) {
+		unsigned first = next_rand() % MODEL_PAGES;
+		unsigned n = 1 + next_rand() % 8;
+		if (first + n > MODEL_PAGES)
+			n = MODEL_PAGES - first;
+		char *va = (char *)(MODEL_BASE + (uint64_t)first * PAGE_SIZE);
+		unsigned what = next_rand() % 4;
+		if (what == 0) {
+			void *a;
+			long r = mm_map(va, n * PAGE_SIZE, RW, MM_MAP_FIXED, 0, &a);
+			ok &= r == 0;
+			for (unsigned k = 0; k < n; k++) {
+				model_prot[first + k] = 0x80 | RW;
+				model_byte[first + k] = 0;
+			}
+		} else if (what == 1) {
+			ok &= mm_unmap(va, n * PAGE_SIZE) == 0;
+			memset(&model_prot[first], 0, n);
+		} else if (what == 2) {
+			unsigned prot = next_rand() % 2 ? RW : MM_PROT_READ;
+			bool hole = false;
+			for (unsigned k = 0; k < n; k++)
+				hole |= model_prot[first + k] == 0;
+			long r = mm_protect(va, n * PAGE_SIZE, prot);
+			ok &= hole ? r == -MICA_ENOMEM : r == 0;
+			if (!hole)
+				for (unsigned k = 0; k < n; k++)
+					model_prot[first + k] = 0x80 | prot;
+		} else {
+			/* Touch: write where writable, read back everything mapped. */
+			for (unsigned k = 0; k < n; k++) {
+				char *pg = va + (uint64_t)k * PAGE_SIZE;
+				if (!model_prot[first + k])
+					continue;
+				if (model_prot[first + k] & MM_PROT_WRITE) {
+					uint8_t b = (uint8_t)next_rand();
+					pg[100] = (char)b;
+					model_byte[first + k] = b;
+				}
+				ok &= (uint8_t)pg[100] == model_byte[first + k];
+			}
+		}
+	}
+	char name[48];
+	snprintf(name, sizeof(name), "random_ops_%u", ops);
+	check(name, ok, (long)i);
+	mm_unmap((void *)MODEL_BASE, MODEL_PAGES * PAGE_SIZE);
+}
+
+int mica_main(uintptr_t mode)
+{
+	volatile char *p;
+	switch (mode) {
+	case MMTEST_MAIN:
+		test_lazy_and_query();
+		test_fixed_and_alignment();
+		test_wire();
+		test_errors();
+		test_malloc();
+		return failures;
+	case MMTEST_RANDOM:
+		test_random(MMTEST_RANDOM_OPS);
+		return failures;
+	case MMTEST_WRITE_RO:
+		mm_map(0, PAGE_SIZE, MM_PROT_READ, 0, 0, (void **)&p);
+		p[0] = 1; /* the server kills us here */
+		return 100;
+	case MMTEST_EXEC_NX:
+		mm_map(0, PAGE_SIZE, RW, 0, 0, (void **)&p);
+		((void (*)(void))p)();
+		return 100;
+	case MMTEST_GUARD:
+		mm_map(0, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, (void **)&p);
+		return p[0];
+	}
+	return 99;
+}
