@@ -223,7 +223,7 @@ fuzz: fuzz-targets
 	@for f in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus/$$(basename $$f); \
 		echo "== $$f for $(FUZZ_TIME)s"; \
-		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; \
+		$$f -max_total_time=$(FUZZ_TIME) -max_len=4096 -print_final_stats=1 $(BUILD)/fuzz/corpus/$$(basename $$f) || exit 1; \
 	done
 
 bench-host: $(BENCH_TARGETS)
