@@ -64,7 +64,10 @@ PORTABLE_SRCS := $(wildcard mm/*.c lib/*.c) arch/riscv64/pt.c
 HOST_CFLAGS := -std=c11 $(WARN) $(INCLUDES) -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -DMICA_TEST -MMD -MP
 HOST_LIB_SRCS := $(wildcard tests/host/lib/*.c)
-HOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(PORTABLE_SRCS) $(HOST_LIB_SRCS))
+# The memory server's logic (not its IPC loop) runs on the host too.
+HOST_SERVER_SRCS := server/mm_core.c server/mm_pagetab.c
+HOST_OBJS := $(patsubst %.c,$(BUILD)/host/obj/%.o,$(PORTABLE_SRCS) $(HOST_LIB_SRCS) \
+	$(HOST_SERVER_SRCS))
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 
 FUZZ_CFLAGS := -std=c11 $(INCLUDES) -g -O1 -fsanitize=fuzzer,address,undefined -DMICA_TEST -DMICA_FUZZ
@@ -154,10 +157,10 @@ $(BUILD)/host/test_%: tests/host/test_%.c $(HOST_OBJS)
 
 host-tests: $(HOST_TESTS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PORTABLE_SRCS) $(HOST_LIB_SRCS) $(HOST_SERVER_SRCS)
 	@mkdir -p $(@D)
 	$(quiet) FUZZ $@
-	$(Q)$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS)
+	$(Q)$(FUZZCC) $(FUZZ_CFLAGS) -o $@ $< $(PORTABLE_SRCS) $(HOST_LIB_SRCS) $(HOST_SERVER_SRCS)
 
 fuzz-targets: $(FUZZ_TARGETS)
 
