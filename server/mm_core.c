@@ -33,9 +33,29 @@ int mm_decode(uint64_t tag, const uint64_t mr[4], struct mm_request *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->op = (unsigned)ipc_tag_label(tag);
-	if (tag & IPC_TAG_CAP)
-		return -MICA_EINVAL;
+	/* Only SHARE carries a capability (the target's token), and it must. */
+	if (!!(tag & IPC_TAG_CAP) != (req->op == MM_OP_SHARE))
+		return req->op == MM_OP_SHARE ? -MICA_EPERM : -MICA_EINVAL;
 	switch (req->op) {
+	case MM_OP_SHARE: {
+		req->addr = mr[0];
+		req->len = mr[1];
+		req->prot = mr[2] & 0xff;
+		req->flags = (unsigned)(mr[2] >> 8);
+		req->hint2 = mr[3];
+		if (req->prot & ~(unsigned)(MM_PROT_READ | MM_PROT_WRITE | MM_PROT_EXEC) ||
+		    req->prot == MM_PROT_NONE)
+			return -MICA_EINVAL;
+		if (req->flags & ~(unsigned)(MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE) ||
+		    req->flags == (MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE))
+			return -MICA_EINVAL;
+		int err = check_range(req->addr, req->len);
+		if (err)
+			return err;
+		if (req->flags)
+			return check_range(req->hint2, req->len);
+		return (req->hint2 & PAGE_MASK) ? -MICA_EINVAL : 0;
+	}
 	case MM_OP_MAP:
 		req->addr = mr[0];
 		req->len = mr[1];
@@ -392,6 +412,75 @@ long mm_handle(struct mm_client *c, const struct mm_env *env, const struct mm_re
 	default:
 		return -MICA_ENOSYS; /* INFO needs the server's totals: see server/server.c */
 	}
+}
+
+struct share_check {
+	uint64_t next; /* the first address not yet covered */
+	unsigned prot;
+	int err;
+};
+
+/* The source range must be one run of entries with no hole, no guard, and a
+ * protection that includes what is asked for the target. */
+static int share_check_entry(void *arg, const struct vm_map_entry *e)
+{
+	struct share_check *sc = arg;
+	if (e->start > sc->next || (e->flags & VM_ENT_GUARD)) {
+		sc->err = -MICA_ENOMEM;
+		return 1;
+	}
+	if ((sc->prot & e->prot) != sc->prot) {
+		sc->err = -MICA_EACCES;
+		return 1;
+	}
+	sc->next = e->end;
+	return 0;
+}
+
+/* => both clients owned by the server */
+long mm_core_share(struct mm_client *src, struct mm_client *dst, const struct mm_env *env,
+	      const struct mm_request *req)
+{
+	uint64_t pages = req->len / PAGE_SIZE;
+	if (dst->forbid_wx && (req->prot & MM_PROT_WRITE) && (req->prot & MM_PROT_EXEC))
+		return -MICA_EACCES;
+	struct share_check sc = {req->addr, req->prot, 0};
+	vm_map_foreach(&src->map, req->addr, req->len, share_check_entry, &sc);
+	if (!sc.err && sc.next < req->addr + req->len)
+		sc.err = -MICA_ENOMEM; /* a hole at the end */
+	if (sc.err)
+		return sc.err;
+	if (dst->map.nentries >= dst->quota.entries || pages > dst->quota.resident - dst->pages.used)
+		return -MICA_ENOMEM;
+	/* Every source page becomes resident first: the target gets real frames. */
+	int err = populate_range(src, env, req->addr, req->len);
+	if (err)
+		return err;
+	if (mm_pagetab_reserve(&dst->pages, pages))
+		return -MICA_ENOMEM;
+	struct vm_map_attr attr = {.prot = req->prot, .max_prot = req->prot, .flags = VM_ENT_SHARED};
+	unsigned place = (req->flags & MM_MAP_FIXED)		? VM_PLACE_FIXED
+			 : (req->flags & MM_MAP_FIXED_NOREPLACE) ? VM_PLACE_NOREPLACE
+								 : 0;
+	struct release_ctx r = {dst, env};
+	uintptr_t at;
+	err = vm_map_enter(&dst->map, req->hint2 ? req->hint2 : USER_VA_MIN, req->len, 0, place,
+			   &attr, release_piece, &r, &at);
+	if (err)
+		return err;
+	for (uint64_t off = 0; off < req->len; off += PAGE_SIZE) {
+		uint64_t pa;
+		mm_pagetab_get(&src->pages, req->addr + off, &pa);
+		err = env->enter(env->ctx, dst->task, at + off, pa, PAGE_SIZE, req->prot);
+		if (err) {
+			/* The pages entered so far are in the table: removal undoes them. */
+			vm_map_remove(&dst->map, at, req->len, release_piece, &r);
+			return err;
+		}
+		env->page_ref(env->ctx, pa);
+		mm_pagetab_put(&dst->pages, at + off, pa);
+	}
+	return (long)at;
 }
 
 /* => client owned by the server */

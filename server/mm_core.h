@@ -24,8 +24,11 @@ struct mm_env {
 		     unsigned prot);
 	int (*remove)(void *ctx, uint64_t task, uint64_t va, uint64_t len);
 	int (*protect)(void *ctx, uint64_t task, uint64_t va, uint64_t len, unsigned prot);
-	/* A zeroed page; -MICA_ENOMEM when RAM is exhausted. */
+	/* A zeroed page with one reference; -MICA_ENOMEM when RAM is exhausted. */
 	int (*page_alloc)(void *ctx, uint64_t *pa);
+	/* Another reference (the page is shared), and dropping one (the page is
+	 * freed with the last). */
+	void (*page_ref)(void *ctx, uint64_t pa);
 	void (*page_free)(void *ctx, uint64_t pa);
 	void *ctx;
 };
@@ -35,6 +38,7 @@ struct mm_request {
 	uint64_t addr, len, align;
 	unsigned prot, flags;
 	unsigned report; /* WIRE: physical addresses wanted */
+	uint64_t hint2;  /* SHARE: where to place it in the target */
 };
 
 /* Resident pages: va -> pa, open addressing. */
@@ -72,6 +76,12 @@ void mm_client_destroy(struct mm_client *c, const struct mm_env *env);
  * words (up to 64). => client owned by the server */
 long mm_handle(struct mm_client *c, const struct mm_env *env, const struct mm_request *req,
 	       uint64_t *out, unsigned *nout);
+
+/* SHARE: the pages of [req->addr, +len) in `src` become a mapping in `dst`
+ * (placed per req->flags at req->hint2) with req->prot, the same frames in both.
+ * => both clients owned by the server */
+long mm_core_share(struct mm_client *src, struct mm_client *dst, const struct mm_env *env,
+	      const struct mm_request *req);
 
 /* A page fault: 0 when the page is now mapped (resume), negative when the access
  * is a real violation (kill). `why` gets a short reason. => client owned by the server */

@@ -17,8 +17,9 @@
 
 #define SERVER_EP 50
 #define SERVER_TMP 51
+#define SERVER_RECV 62 /* where a share token sent to the server lands */
 #define CLIENT_TASK_BASE 52
-#define MAX_CLIENTS 8
+#define MAX_CLIENTS 10
 #define DONATE_ORDER 4 /* 16 pages per loan to the kernel */
 
 static const struct bootinfo *srv_bi;
@@ -145,10 +146,17 @@ static int env_page_alloc(void *ctx, uint64_t *pa)
 	return *pa ? 0 : -MICA_ENOMEM;
 }
 
+static void env_page_ref(void *ctx, uint64_t pa)
+{
+	(void)ctx;
+	frame_ref(&srv_fa, frame_from_pa(&srv_fa, pa));
+}
+
+/* Drop a reference: the frame goes back with the last one (shared pages). */
 static void env_page_free(void *ctx, uint64_t pa)
 {
 	(void)ctx;
-	server_frames_free(pa, 0);
+	frame_unref(&srv_fa, frame_from_pa(&srv_fa, pa));
 }
 
 const struct mm_env server_env = {
@@ -156,6 +164,7 @@ const struct mm_env server_env = {
 	.remove = env_remove,
 	.protect = env_protect,
 	.page_alloc = env_page_alloc,
+	.page_ref = env_page_ref,
 	.page_free = env_page_free,
 };
 
@@ -260,7 +269,8 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 	if (!err)
 		err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND, s->c.badge);
 	if (!err)
-		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT, CAP_RIGHT_SEND, 0);
+		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT,
+				       CAP_RIGHT_SEND | CAP_RIGHT_GRANT, 0);
 	if (!err)
 		err = mica_thread_start(task, img.entry, USER_STACK_TOP, arg, USER_IPCBUF_VA, prio,
 					SERVER_TMP);
@@ -299,6 +309,32 @@ static long server_info(struct mm_client *c, uint64_t *out, unsigned *nout)
 	return 0;
 }
 
+/* The target of a SHARE is named by the token the message carried. */
+static long server_share(struct client_slot *s, const struct mm_request *req)
+{
+	unsigned rights;
+	uint64_t badge;
+	if (!MICA_IPCBUF->cap_received)
+		return -MICA_EPERM;
+	long type = mica_cap_identify(SERVER_RECV, &rights, &badge);
+	struct client_slot *target = 0;
+	if (type == CAP_TYPE_ENDPOINT && (badge & MM_TOKEN_BIT))
+		target = client_by_badge(badge & ~MM_TOKEN_BIT);
+	if (!target)
+		return -MICA_EPERM;
+	return mm_core_share(&s->c, &target->c, &server_env, req);
+}
+
+int server_give_share_token(struct mm_client *holder, struct mm_client *target, uint64_t slot)
+{
+	long err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND,
+				   target->badge | MM_TOKEN_BIT);
+	if (!err)
+		err = mica_cap_copy_to(holder->task, SERVER_TMP, slot, CAP_RIGHT_SEND, 0);
+	mica_cap_delete(SERVER_TMP);
+	return (int)err;
+}
+
 /* One message from a client; false when no reply is due (the client is gone). */
 static bool server_handle(struct client_slot *s, struct mica_msg *m)
 {
@@ -324,7 +360,9 @@ static bool server_handle(struct client_slot *s, struct mica_msg *m)
 		client_end(s);
 		return false;
 	}
-	if (r == 0)
+	if (r == 0 && req.op == MM_OP_SHARE)
+		r = server_share(s, &req);
+	else if (r == 0)
 		r = req.op == MM_OP_INFO ? server_info(&s->c, out, &nout)
 					 : mm_handle(&s->c, &server_env, &req, out, &nout);
 	reply_words(m, r, out, nout);
@@ -334,6 +372,7 @@ static bool server_handle(struct client_slot *s, struct mica_msg *m)
 void server_run(void)
 {
 	struct mica_msg m;
+	MICA_IPCBUF->cap_recv = SERVER_RECV;
 	long err = mica_recv(SERVER_EP, &m);
 	while (nclients > 0) {
 		bool reply = false;
@@ -346,6 +385,9 @@ void server_run(void)
 				reply = true;
 			}
 		}
+		/* A capability that arrived has served its purpose (or none). */
+		if (MICA_IPCBUF->cap_received)
+			mica_cap_delete(SERVER_RECV);
 		if (nclients == 0) {
 			if (reply)
 				mica_reply(&m);

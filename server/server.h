@@ -21,6 +21,9 @@ void *server_window(uint64_t pa);
  * Returns the client, or NULL. */
 struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio);
 
+/* Let `holder` share memory into `target`: its token lands in holder's `slot`. */
+int server_give_share_token(struct mm_client *holder, struct mm_client *target, uint64_t slot);
+
 /* Serve until no client is left. */
 void server_run(void);
 

@@ -26,6 +26,14 @@ long mm_protect(void *addr, size_t len, unsigned prot);
 long mm_wire(void *addr, size_t len, uint64_t *pa, unsigned n);
 long mm_unwire(void *addr, size_t len);
 
+/* Map the same frames as [addr, addr+len) into the task whose share token is in
+ * `token_slot` (the token stays: a copy travels), with `prot` (no more than the
+ * source has), at `hint` (exactly there with MM_MAP_FIXED / _NOREPLACE).
+ * *out receives the address in the target. Writes are visible both ways; the
+ * frames live until the last task unmaps them. */
+long mm_share(void *addr, size_t len, uint64_t token_slot, void *hint, unsigned prot,
+	      unsigned flags, void **out);
+
 struct mm_query_result {
 	uint64_t start, end;
 	unsigned prot, max_prot, flags;

@@ -26,7 +26,15 @@
 			       mr[4] wired pages, mr[5] entries, mr[6] kernel arena bytes in use */
 #define MM_OP_EXIT 0x108    /* MR0 status: the task is done; the server ends it and frees
 			       everything it had (sent by the user library's exit path) */
+#define MM_OP_SHARE 0x109   /* MR0 addr, MR1 length, MR2 prot | flags << 8, MR3 hint in the target;
+			       the message carries the target's share token (IPC_TAG_CAP)
+			       -> MR0 the address in the target */
 #define MM_REPLY 0x1ff
+
+/* A share token names a task to the server: a send capability to the server
+ * endpoint whose badge is the task's badge with this bit set. Whoever holds a
+ * task's token may share memory into it. */
+#define MM_TOKEN_BIT (1UL << 62)
 
 #define MM_WIRE_REPORT 56 /* physical addresses one WIRE reply can carry */
 

@@ -7,6 +7,12 @@
 #define MMTEST_EXEC_NX 4
 #define MMTEST_GUARD 5
 
-#define MMTEST_RANDOM_OPS 20000
+#define MMTEST_SHARE_A 6 /* shares a buffer into B, sees B's write, exits */
+#define MMTEST_SHARE_B 7 /* waits for the buffer, writes, outlives A */
+#define MMTEST_OOM 8     /* allocates until -ENOMEM, frees, again */
+
+#define MMTEST_RANDOM_OPS 100000
+#define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */
+#define MMTEST_SHARE_VA 0x3200000000UL
 
 #endif

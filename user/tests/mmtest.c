@@ -274,6 +274,78 @@ static void test_random(unsigned ops)
 	mm_unmap((void *)MODEL_BASE, MODEL_PAGES * PAGE_SIZE);
 }
 
+static void wait_mapped(volatile char *va)
+{
+	struct mm_query_result q;
+	while (mm_query((void *)va, &q) != 0)
+		mica_yield();
+}
+
+static void share_a(void)
+{
+	char *buf, *in_b;
+	mm_map(0, 2 * PAGE_SIZE, RW, 0, 0, (void **)&buf);
+	strcpy(buf, "hello from A");
+	long r = mm_share(buf, 2 * PAGE_SIZE, MMTEST_TOKEN_SLOT, (void *)MMTEST_SHARE_VA, RW,
+			  MM_MAP_FIXED_NOREPLACE, (void **)&in_b);
+	check("share_into_b", r == 0 && in_b == (char *)MMTEST_SHARE_VA, r);
+	check("share_without_token", mm_share(buf, PAGE_SIZE, 20, 0, MM_PROT_READ, 0, 0) ==
+					     -MICA_EBADF,
+	      0);
+	check("share_above_prot", mm_protect(buf, PAGE_SIZE, MM_PROT_READ) == 0 &&
+					  mm_share(buf, PAGE_SIZE, MMTEST_TOKEN_SLOT, 0, RW, 0, 0) ==
+						  -MICA_EACCES,
+	      0);
+	mm_protect(buf, PAGE_SIZE, RW);
+	check("share_hole", mm_share(buf, 4 * PAGE_SIZE, MMTEST_TOKEN_SLOT, 0, MM_PROT_READ, 0, 0) ==
+				    -MICA_ENOMEM,
+	      0);
+	/* B answers in the second page; then we leave while B still maps it. */
+	for (int spins = 0; spins < 100000 && strcmp(buf + PAGE_SIZE, "hello from B") != 0; spins++)
+		mica_yield();
+	check("share_visible_both_ways", strcmp(buf + PAGE_SIZE, "hello from B") == 0, 0);
+	strcpy(buf + 100, "A is leaving");
+}
+
+static void share_b(void)
+{
+	volatile char *shared = (volatile char *)MMTEST_SHARE_VA;
+	wait_mapped(shared);
+	check("share_seen_by_b", strcmp((const char *)shared, "hello from A") == 0, 0);
+	strcpy((char *)shared + PAGE_SIZE, "hello from B");
+	while (strcmp((const char *)shared + 100, "A is leaving") != 0)
+		mica_yield();
+	for (int i = 0; i < 50; i++)
+		mica_yield(); /* A exits meanwhile */
+	check("share_survives_owner_exit", strcmp((const char *)shared, "hello from A") == 0, 0);
+	check("unmap_shared", mm_unmap((void *)shared, 2 * PAGE_SIZE) == 0, 0);
+}
+
+/* Allocate (populated) until the server says no, free it all, and again: the
+ * same amount must fit the second time, and the free count must come back. */
+static void oom(void)
+{
+	enum { CHUNK = 64 * PAGE_SIZE, MAX = 4096 };
+	static void *chunks[MAX];
+	struct mm_info_result before, after;
+	mm_info(&before);
+	unsigned got[2] = {0, 0};
+	long last = 0;
+	for (int round = 0; round < 2; round++) {
+		unsigned n = 0;
+		while (n < MAX &&
+		       (last = mm_map(0, CHUNK, RW, MM_MAP_POPULATE, 0, &chunks[n])) == 0)
+			n++;
+		got[round] = n;
+		for (unsigned i = 0; i < n; i++)
+			mm_unmap(chunks[i], CHUNK);
+	}
+	mm_info(&after);
+	check("oom_reports_enomem", last == -MICA_ENOMEM && got[0] > 0, last);
+	check("oom_same_twice", got[0] == got[1], (long)got[1]);
+	check("oom_frames_back", after.free_frames == before.free_frames, (long)after.free_frames);
+}
+
 int mica_main(uintptr_t mode)
 {
 	volatile char *p;
@@ -296,6 +368,15 @@ int mica_main(uintptr_t mode)
 		mm_map(0, PAGE_SIZE, RW, 0, 0, (void **)&p);
 		((void (*)(void))p)();
 		return 100;
+	case MMTEST_SHARE_A:
+		share_a();
+		return failures;
+	case MMTEST_SHARE_B:
+		share_b();
+		return failures;
+	case MMTEST_OOM:
+		oom();
+		return failures;
 	case MMTEST_GUARD:
 		mm_map(0, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, (void **)&p);
 		return p[0];

@@ -354,11 +354,14 @@ static void run_memory_server(void)
 	uint64_t donated0 = server_donated_pages, heap0 = server_heap_pages();
 	static const unsigned modes[] = {MMTEST_MAIN,	  MMTEST_RANDOM,  MMTEST_RANDOM,
 					 MMTEST_RANDOM,	  MMTEST_WRITE_RO, MMTEST_EXEC_NX,
-					 MMTEST_GUARD};
+					 MMTEST_GUARD,	  MMTEST_OOM};
 	unsigned started = 0;
 	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		started += server_spawn_client("mmtest", modes[i], CHILD_PRIO) != 0;
-	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]),
+	struct mm_client *a = server_spawn_client("mmtest", MMTEST_SHARE_A, CHILD_PRIO);
+	struct mm_client *b = server_spawn_client("mmtest", MMTEST_SHARE_B, CHILD_PRIO);
+	started += a && b && server_give_share_token(a, b, MMTEST_TOKEN_SLOT) == 0 ? 2 : 0;
+	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]) + 2,
 	      "a client did not start");
 	server_run();
 	server_frames_stats(&free1, &total);

@@ -27,6 +27,28 @@ long mm_map(void *hint, size_t len, unsigned prot, unsigned flags, size_t align,
 	return r < 0 ? r : 0;
 }
 
+#define MM_SCRATCH_SLOT (CAP_SLOTS - 1) /* the library's: a token copy on its way out */
+
+long mm_share(void *addr, size_t len, uint64_t token_slot, void *hint, unsigned prot,
+	      unsigned flags, void **out)
+{
+	long err = mica_cap_derive(token_slot, MM_SCRATCH_SLOT, CAP_RIGHT_SEND, 0);
+	if (err)
+		return err;
+	struct mica_msg m = {.tag = ipc_tag(MM_OP_SHARE, 4) | IPC_TAG_CAP,
+			     .mr = {(uintptr_t)addr, len, prot | (uint64_t)flags << 8,
+				    (uintptr_t)hint}};
+	MICA_IPCBUF->cap_send = MM_SCRATCH_SLOT;
+	err = mica_call(MM_SERVER_SLOT, &m);
+	mica_cap_delete(MM_SCRATCH_SLOT); /* in case the capability did not travel */
+	if (err)
+		return err;
+	long r = (long)m.mr[0];
+	if (r >= 0 && out)
+		*out = (void *)r;
+	return r < 0 ? r : 0;
+}
+
 long mm_unmap(void *addr, size_t len)
 {
 	struct mica_msg m;
@@ -84,17 +106,4 @@ long mm_info(struct mm_info_result *info)
 	info->entries = MICA_IPCBUF->mr[5];
 	info->kernel_arena = MICA_IPCBUF->mr[6];
 	return 0;
-}
-
-/* Tell the memory server we are done: it ends the task and takes back every
- * page. Tasks without a server (the root task) just return. */
-void mm_exit_notify(long status);
-void mm_exit_notify(long status)
-{
-	unsigned rights;
-	uint64_t badge;
-	if (mica_cap_identify(MM_SERVER_SLOT, &rights, &badge) != CAP_TYPE_ENDPOINT)
-		return;
-	struct mica_msg m;
-	mm_call(MM_OP_EXIT, (uint64_t)status, 0, 0, 0, &m);
 }
