@@ -31,8 +31,11 @@ static int check_range(uint64_t addr, uint64_t len)
 /* => pure function */
 int mm_decode(uint64_t tag, const uint64_t mr[4], struct mm_request *req)
 {
+	uint64_t label = ipc_tag_label(tag);
 	memset(req, 0, sizeof(*req));
-	req->op = (unsigned)ipc_tag_label(tag);
+	/* The label has 48 bits: cut to 32 a wider one would pass for an operation
+	 * (0x1_0000_0101 for MAP). It names none, and 0 is no operation either. */
+	req->op = label == (unsigned)label ? (unsigned)label : 0;
 	/* Only SHARE carries a capability (the target's token), and it must. */
 	if (!!(tag & IPC_TAG_CAP) != (req->op == MM_OP_SHARE))
 		return req->op == MM_OP_SHARE ? -MICA_EPERM : -MICA_EINVAL;
@@ -185,33 +188,94 @@ void mm_client_destroy(struct mm_client *c, const struct mm_env *env)
 	mm_pagetab_free(&c->pages);
 }
 
-/* Make one page resident and mapped with the entry's protection. A fault on a
- * resident page re-enters its translation (`remap`): it may have been removed
- * by PROT_NONE, and -EEXIST just means the fault was spurious. */
+/* The protection a page-table entry can hold for `prot`. RISC-V reserves
+ * write-without-read and the kernel refuses it (-EINVAL), which made every
+ * write-only mapping fail on first touch; such pages are entered read-write, as
+ * on other POSIX systems. The entry keeps the protection asked for, and faults
+ * are judged by that. */
+static unsigned pte_prot(unsigned prot)
+{
+	return (prot & MM_PROT_WRITE) ? prot | MM_PROT_READ : prot;
+}
+
+/* Frames for the pages a request will populate, allocated before anything
+ * changes: RAM running out part way must not leave the request half done (the
+ * old pages of a FIXED mapping, for one, cannot come back once replaced).
+ * va[i] records where pa[i] went, so that WIRE can take its pages back. */
+struct frames {
+	uint64_t *pa, *va;
+	size_t n, used;
+};
+
+/* Frees the frames not used, and the record. */
+static void frames_put(struct frames *f, const struct mm_env *env)
+{
+	for (size_t i = f->used; i < f->n; i++)
+		env->page_free(env->ctx, f->pa[i]);
+	free(f->pa);
+	memset(f, 0, sizeof(*f));
+}
+
+/* All n frames or none; the page table gets room for n more so that no
+ * insertion can fail later either. */
+static int frames_get(struct frames *f, struct mm_client *c, const struct mm_env *env, size_t n)
+{
+	memset(f, 0, sizeof(*f));
+	if (n == 0)
+		return 0;
+	if (mm_pagetab_reserve(&c->pages, n))
+		return -MICA_ENOMEM;
+	f->pa = malloc(2 * n * sizeof(uint64_t));
+	if (!f->pa)
+		return -MICA_ENOMEM;
+	f->va = f->pa + n;
+	for (; f->n < n; f->n++) {
+		int err = env->page_alloc(env->ctx, &f->pa[f->n]);
+		if (err) {
+			frames_put(f, env);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Make one page resident and mapped with the entry's protection, on a frame
+ * from `fr` if given. A fault on a resident page re-enters its translation
+ * (`remap`): it may have been removed by PROT_NONE, and -EEXIST just means the
+ * fault was spurious. */
 static int populate_page(struct mm_client *c, const struct mm_env *env, uint64_t va,
-			 unsigned prot, bool remap)
+			 unsigned prot, bool remap, struct frames *fr)
 {
 	uint64_t pa;
 	if (mm_pagetab_get(&c->pages, va, &pa)) {
 		if (!remap || prot == MM_PROT_NONE)
 			return 0;
-		int err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, prot);
+		int err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, pte_prot(prot));
 		return err == -MICA_EEXIST ? 0 : err;
 	}
 	if (c->pages.used >= c->quota.resident)
 		return -MICA_ENOMEM;
 	if (mm_pagetab_reserve(&c->pages, 1))
 		return -MICA_ENOMEM;
-	int err = env->page_alloc(env->ctx, &pa);
+	int err = 0;
+	if (!fr)
+		err = env->page_alloc(env->ctx, &pa);
+	else if (fr->used < fr->n)
+		pa = fr->pa[fr->used];
+	else
+		err = -MICA_ENOMEM; /* the caller counted wrong */
 	if (err)
 		return err;
 	if (prot != MM_PROT_NONE) {
-		err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, prot);
+		err = env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, pte_prot(prot));
 		if (err) {
-			env->page_free(env->ctx, pa);
+			if (!fr)
+				env->page_free(env->ctx, pa);
 			return err;
 		}
 	}
+	if (fr)
+		fr->va[fr->used++] = va;
 	mm_pagetab_put(&c->pages, va, pa);
 	return 0;
 }
@@ -221,6 +285,7 @@ struct populate_ctx {
 	const struct mm_env *env;
 	uint64_t lo, hi;
 	int err;
+	struct frames *fr;
 };
 
 static int populate_entry(void *arg, const struct vm_map_entry *e)
@@ -229,19 +294,25 @@ static int populate_entry(void *arg, const struct vm_map_entry *e)
 	uint64_t from = e->start > p->lo ? e->start : p->lo;
 	uint64_t to = e->end < p->hi ? e->end : p->hi;
 	for (uint64_t va = from; va < to; va += PAGE_SIZE) {
-		p->err = populate_page(p->c, p->env, va, e->prot, false);
+		p->err = populate_page(p->c, p->env, va, e->prot, false, p->fr);
 		if (p->err)
 			return 1;
 	}
 	return 0;
 }
 
+static int populate_range_from(struct mm_client *c, const struct mm_env *env, uint64_t addr,
+			       uint64_t len, struct frames *fr)
+{
+	struct populate_ctx p = {c, env, addr, addr + len, 0, fr};
+	vm_map_foreach(&c->map, addr, len, populate_entry, &p);
+	return p.err;
+}
+
 static int populate_range(struct mm_client *c, const struct mm_env *env, uint64_t addr,
 			  uint64_t len)
 {
-	struct populate_ctx p = {c, env, addr, addr + len, 0};
-	vm_map_foreach(&c->map, addr, len, populate_entry, &p);
-	return p.err;
+	return populate_range_from(c, env, addr, len, NULL);
 }
 
 struct wired_ctx {
@@ -289,18 +360,33 @@ static long op_map(struct mm_client *c, const struct mm_env *env, const struct m
 	uint64_t hint = req->addr ? req->addr : USER_VA_MIN;
 	struct release_ctx r = {c, env};
 	uintptr_t addr;
-	int err = vm_map_enter(&c->map, hint, req->len, req->align, place, &attr, release_piece, &r,
-			       &addr);
+	struct frames fr;
+	int err = 0;
+	/* Where it goes is settled before frames are taken, so that a mapping that cannot
+	 * go in fails as it would without POPULATE (-EEXIST, no room), not for want of RAM. */
+	if (populate)
+		err = vm_map_findspace(&c->map, hint, req->len, req->align, place, &addr);
+	if (!err)
+		err = frames_get(&fr, c, env, populate ? pages : 0);
 	if (err)
 		return err;
+	err = vm_map_enter(&c->map, hint, req->len, req->align, place, &attr, release_piece, &r,
+			   &addr);
+	if (err) {
+		frames_put(&fr, env);
+		return err;
+	}
 	if (populate) {
-		err = populate_range(c, env, addr, req->len);
+		err = populate_range_from(c, env, addr, req->len, &fr);
 		if (!err && (req->flags & MM_MAP_WIRE)) {
 			err = vm_map_wire(&c->map, addr, req->len);
 			if (!err)
 				c->wired_pages += pages;
 		}
+		frames_put(&fr, env);
 		if (err) {
+			/* Only the kernel refusing a translation or the heap running out
+			 * gets here; what a FIXED mapping replaced is gone by now. */
 			vm_map_remove(&c->map, addr, req->len, release_piece, &r);
 			return err;
 		}
@@ -328,14 +414,43 @@ static long op_protect(struct mm_client *c, const struct mm_env *env,
 	 * fail for want of memory. */
 	if (req->prot == MM_PROT_NONE)
 		return env->remove(env->ctx, c->task, req->addr, req->len);
-	err = env->protect(env->ctx, c->task, req->addr, req->len, req->prot);
+	err = env->protect(env->ctx, c->task, req->addr, req->len, pte_prot(req->prot));
 	if (err)
 		return err;
-	/* Pages that lost their translation to an earlier PROT_NONE come back. */
+	/* Pages that lost their translation to an earlier PROT_NONE come back. The
+	 * range may span all of user space (2^26 pages, seconds of a server that
+	 * serves no one meanwhile), so walk it or the resident pages, whichever is
+	 * shorter, as mm_pagetab's range functions do (key layout: mm_core.h). */
+	const struct mm_pagetab *t = &c->pages;
 	uint64_t pa;
-	for (uint64_t va = req->addr; va < req->addr + req->len && c->pages.used; va += PAGE_SIZE)
-		if (mm_pagetab_get(&c->pages, va, &pa))
-			env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, req->prot);
+	if (req->len / PAGE_SIZE <= t->used) {
+		for (uint64_t va = req->addr; va < req->addr + req->len; va += PAGE_SIZE)
+			if (mm_pagetab_get(t, va, &pa))
+				env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, pte_prot(req->prot));
+		return 0;
+	}
+	for (size_t s = 0; s < t->cap; s++) {
+		uint64_t va = t->keys[s] & ~(uint64_t)1;
+		if ((t->keys[s] & 1) && va >= req->addr && va - req->addr < req->len)
+			env->enter(env->ctx, c->task, va, t->vals[s], PAGE_SIZE, pte_prot(req->prot));
+	}
+	return 0;
+}
+
+struct cover_ctx {
+	uint64_t next; /* the first address not yet covered */
+	int err;
+};
+
+/* What vm_map_wire insists on: entries end to end over the range, no guard. */
+static int cover_entry(void *arg, const struct vm_map_entry *e)
+{
+	struct cover_ctx *cv = arg;
+	if (e->start > cv->next || (e->flags & VM_ENT_GUARD)) {
+		cv->err = -MICA_ENOMEM;
+		return 1;
+	}
+	cv->next = e->end;
 	return 0;
 }
 
@@ -345,15 +460,40 @@ static long op_wire(struct mm_client *c, const struct mm_env *env, const struct 
 	uint64_t newly = pages_with_wiring(c, req->addr, req->len, false);
 	if (newly > c->quota.wired - c->wired_pages)
 		return -MICA_EAGAIN;
-	int err = vm_map_wire(&c->map, req->addr, req->len);
+	/* Everything that can refuse the request is checked, and every frame it needs
+	 * allocated, before a page is made resident; the pages come before the wiring.
+	 * A failure then only has to take back the pages this call made: unwiring the
+	 * range instead would also unwire what was wired before, and leave the pages. */
+	struct cover_ctx cv = {req->addr, 0};
+	int err = vm_map_foreach(&c->map, req->addr, req->len, cover_entry, &cv);
+	if (err < 0)
+		return err;
+	if (!cv.err && cv.next < req->addr + req->len)
+		cv.err = -MICA_ENOMEM; /* a hole at the end */
+	if (cv.err)
+		return cv.err;
+	uint64_t missing =
+	    req->len / PAGE_SIZE - mm_pagetab_count_range(&c->pages, req->addr, req->len);
+	if (missing > c->quota.resident - c->pages.used)
+		return -MICA_ENOMEM;
+	struct frames fr;
+	err = frames_get(&fr, c, env, missing);
 	if (err)
 		return err;
-	err = populate_range(c, env, req->addr, req->len);
+	err = populate_range_from(c, env, req->addr, req->len, &fr);
+	if (!err)
+		err = vm_map_wire(&c->map, req->addr, req->len);
 	if (err) {
-		/* Undo only what this call wired: the rest of the range already was. */
-		vm_map_unwire(&c->map, req->addr, req->len);
+		for (size_t i = 0; i < fr.used; i++) {
+			uint64_t pa;
+			env->remove(env->ctx, c->task, fr.va[i], PAGE_SIZE);
+			mm_pagetab_del(&c->pages, fr.va[i], &pa);
+		}
+		fr.used = 0; /* every frame goes back */
+		frames_put(&fr, env);
 		return err;
 	}
+	frames_put(&fr, env);
 	c->wired_pages += newly;
 	unsigned n = 0;
 	for (uint64_t va = req->addr; va < req->addr + req->len && n < req->report;
@@ -471,7 +611,7 @@ long mm_core_share(struct mm_client *src, struct mm_client *dst, const struct mm
 	for (uint64_t off = 0; off < req->len; off += PAGE_SIZE) {
 		uint64_t pa;
 		mm_pagetab_get(&src->pages, req->addr + off, &pa);
-		err = env->enter(env->ctx, dst->task, at + off, pa, PAGE_SIZE, req->prot);
+		err = env->enter(env->ctx, dst->task, at + off, pa, PAGE_SIZE, pte_prot(req->prot));
 		if (err) {
 			/* The pages entered so far are in the table: removal undoes them. */
 			vm_map_remove(&dst->map, at, req->len, release_piece, &r);
@@ -506,7 +646,7 @@ int mm_fault(struct mm_client *c, const struct mm_env *env, uint64_t addr, unsig
 					      : "read from a page without read permission";
 		return -MICA_EACCES;
 	}
-	int err = populate_page(c, env, va, e->prot, true);
+	int err = populate_page(c, env, va, e->prot, true, NULL);
 	if (err) {
 		*why = err == -MICA_ENOMEM ? "out of memory or over the resident quota"
 					   : "the kernel refused the mapping";

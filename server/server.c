@@ -218,7 +218,8 @@ static unsigned elf_to_mm_prot(uint32_t f)
 	       ((f & ELF_PF_X) ? MM_PROT_EXEC : 0);
 }
 
-struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio)
+struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio,
+				      const struct mm_quota *quota)
 {
 	const struct bootinfo_module *m = 0;
 	for (unsigned i = 0; i < srv_bi->nmodules; i++)
@@ -241,8 +242,9 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 	uint64_t task = CLIENT_TASK_BASE + idx;
 	if (mica_space_create(CAP_SLOT_MEMCTL, task, module) < 0)
 		return 0;
-	struct mm_quota q = {.entries = 512, .resident = 8192, .wired = 64};
-	mm_client_init(&s->c, next_badge++, task, &q);
+	static const struct mm_quota boot_module_quota = {
+		.entries = 512, .resident = 8192, .wired = 64};
+	mm_client_init(&s->c, next_badge++, task, quota ? quota : &boot_module_quota);
 	s->used = true;
 	nclients++;
 	strncpy(s->name, module, sizeof(s->name) - 1);
@@ -267,7 +269,8 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		err = load_range(&s->c, USER_IPCBUF_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
 				 MM_MAP_WIRE, 0, 0, 0);
 	if (!err)
-		err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND, s->c.badge);
+		err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND | CAP_RIGHT_GRANT,
+				      s->c.badge);
 	if (!err)
 		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT,
 				       CAP_RIGHT_SEND | CAP_RIGHT_GRANT, 0);
@@ -305,7 +308,8 @@ static long server_info(struct mm_client *c, uint64_t *out, unsigned *nout)
 	out[4] = c->wired_pages;
 	out[5] = c->map.nentries;
 	out[6] = ki.karena_inuse;
-	*nout = 7;
+	out[7] = server_donated_pages + server_heap_pages();
+	*nout = 8;
 	return 0;
 }
 

@@ -17,9 +17,11 @@ void server_frames_stats(size_t *free_pages, size_t *total_pages);
 void *server_window(uint64_t pa);
 
 /* Start a client task from a boot module with a badged capability to the
- * server (its slot MM_SERVER_SLOT) and the server as its fault handler.
- * Returns the client, or NULL. */
-struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio);
+ * server (its slot MM_SERVER_SLOT) and the server as its fault handler, under
+ * `quota` (NULL: the boot-module default of 512 entries, 8 192 resident and 64
+ * wired pages). Returns the client, or NULL. */
+struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio,
+				      const struct mm_quota *quota);
 
 /* Let `holder` share memory into `target`: its token lands in holder's `slot`. */
 int server_give_share_token(struct mm_client *holder, struct mm_client *target, uint64_t slot);

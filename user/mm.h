@@ -47,6 +47,7 @@ struct mm_info_result {
 	uint64_t free_frames, total_frames;
 	uint64_t resident, wired, entries; /* this task's */
 	uint64_t kernel_arena;             /* bytes in use */
+	uint64_t server_held;              /* frames the server keeps: its heap, loans to the kernel */
 };
 long mm_info(struct mm_info_result *info);
 

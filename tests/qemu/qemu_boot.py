@@ -23,7 +23,7 @@ class Config:
     def __init__(self, name, machine="virt", smp=1, mem="128M", cpu=None, append=None,
                  image="qemu-virt", ram_mib=None, usable=None, unusable=(), timer=None,
                  load_pa=None, uboot=False, uboot_cmds=None, disk=None, expect=(), crash=False,
-                 timeout=60):
+                 timeout=180):
         self.name = name
         self.machine = machine
         self.smp = smp
@@ -58,12 +58,11 @@ CONFIGS = [
     # The SBI console (legacy putchar, one firmware call per character) makes
     # this machine's run the slowest.
     Config("sifive_u-smp5", machine="sifive_u", smp=5, mem="1G", ram_mib=1024,
-           usable=[1, 2, 3, 4], unusable=[0], timer="SBI TIME", timeout=240),
+           usable=[1, 2, 3, 4], unusable=[0], timer="SBI TIME", timeout=300),
     # Debian's U-Boot loads a build whose header asks for text_offset 64 MiB:
     # the same code must run at a second physical address.
     Config("uboot-booti-reloc", smp=2, mem="512M", image="qemu-virt-reloc", ram_mib=512,
-           load_pa=0x84000000, uboot=True, uboot_cmds=["booti 0x90000000 - ${fdtcontroladdr}"],
-           timeout=120),
+           load_pa=0x84000000, uboot=True, uboot_cmds=["booti 0x90000000 - ${fdtcontroladdr}"]),
     # The VisionFive 2 SD card rehearsed (docs/VISIONFIVE2.md, `make sdcard-rehearsal`):
     # Debian's U-Boot, left alone, scans the virtio disk, finds extlinux.conf on
     # partition 3 and boots /Image with U-Boot's own tree (the image has no fdt line).

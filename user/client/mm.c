@@ -105,5 +105,6 @@ long mm_info(struct mm_info_result *info)
 	info->wired = MICA_IPCBUF->mr[4];
 	info->entries = MICA_IPCBUF->mr[5];
 	info->kernel_arena = MICA_IPCBUF->mr[6];
+	info->server_held = MICA_IPCBUF->mr[7];
 	return 0;
 }

@@ -222,7 +222,7 @@ static int fake_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
 		size_t fr = frame_of(f, pa + off);
 
-		if (fr == SIZE_MAX || !f->allocated[fr])
+		if (fr == SIZE_MAX || f->refs[fr] == 0)
 			return misuse(f, -MICA_EPERM, "enter: va %#llx -> pa %#llx, a frame not allocated",
 				      (unsigned long long)(va + off), (unsigned long long)(pa + off));
 	}
@@ -236,9 +236,9 @@ static int fake_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
 		size_t fr = frame_of(f, pa + off);
 
-		/* The server never shares a frame between two pages. */
-		if (f->maps[fr]++ != 0)
-			misuse(f, 0, "enter: pa %#llx mapped a second time, at va %#llx",
+		/* Each translation of a frame is one resident page holding a reference. */
+		if (f->maps[fr]++ >= f->refs[fr])
+			misuse(f, 0, "enter: pa %#llx mapped more often than referenced, at va %#llx",
 			       (unsigned long long)(pa + off), (unsigned long long)(va + off));
 		pt_insert(f, va + off, pa + off, prot);
 	}
@@ -292,12 +292,25 @@ static int fake_page_alloc(void *ctx, uint64_t *pa)
 
 	f->fifo_head = (f->fifo_head + 1) % f->nframes;
 	f->nfree--;
-	if (f->allocated[fr])
+	if (f->refs[fr] != 0)
 		misuse(f, 0, "page_alloc: frame %zu on the free list twice", fr);
-	f->allocated[fr] = 1;
+	f->refs[fr] = 1;
 	f->allocs++;
 	*pa = MMFAKE_PA_BASE + (uint64_t)fr * PAGE_SIZE;
 	return 0;
+}
+
+static void fake_page_ref(void *ctx, uint64_t pa)
+{
+	struct mmfake *f = ctx;
+	size_t fr = frame_of(f, pa);
+
+	if (fr == SIZE_MAX || f->refs[fr] == 0) {
+		misuse(f, 0, "page_ref: pa %#llx is not an allocated frame", (unsigned long long)pa);
+		return;
+	}
+	f->refs[fr]++;
+	f->refs_taken++;
 }
 
 static void fake_page_free(void *ctx, uint64_t pa)
@@ -309,16 +322,18 @@ static void fake_page_free(void *ctx, uint64_t pa)
 		misuse(f, 0, "page_free: pa %#llx is not a frame", (unsigned long long)pa);
 		return;
 	}
-	if (!f->allocated[fr]) {
+	if (f->refs[fr] == 0) {
 		misuse(f, 0, "page_free: pa %#llx freed twice", (unsigned long long)pa);
 		return;
 	}
-	/* Freed while a translation still names it: the task could reach whoever gets the
-	 * frame next. The frame is freed all the same, so the leak checks still add up. */
-	if (f->maps[fr] != 0)
-		misuse(f, 0, "page_free: pa %#llx freed while still mapped",
+	/* A reference dropped before its translation went: the task could reach whoever
+	 * gets the frame next. The reference goes all the same, so the leak checks still
+	 * add up. */
+	if (f->maps[fr] >= f->refs[fr])
+		misuse(f, 0, "page_free: pa %#llx released while still mapped",
 		       (unsigned long long)pa);
-	f->allocated[fr] = 0;
+	if (--f->refs[fr] != 0)
+		return;
 	f->fifo[(f->fifo_head + f->nfree) % f->nframes] = fr;
 	f->nfree++;
 	f->frees++;
@@ -335,7 +350,7 @@ int mmfake_init(struct mmfake *f, uint64_t task, size_t nframes)
 	f->nframes = nframes;
 	f->nfree = nframes;
 	f->fifo = xcalloc(nframes, sizeof(*f->fifo));
-	f->allocated = xcalloc(nframes, sizeof(*f->allocated));
+	f->refs = xcalloc(nframes, sizeof(*f->refs));
 	f->maps = xcalloc(nframes, sizeof(*f->maps));
 	for (size_t i = 0; i < nframes; i++)
 		f->fifo[i] = i;
@@ -345,6 +360,7 @@ int mmfake_init(struct mmfake *f, uint64_t task, size_t nframes)
 	f->env.remove = fake_remove;
 	f->env.protect = fake_protect;
 	f->env.page_alloc = fake_page_alloc;
+	f->env.page_ref = fake_page_ref;
 	f->env.page_free = fake_page_free;
 	f->env.ctx = f;
 	return 0;
@@ -356,7 +372,7 @@ void mmfake_fini(struct mmfake *f)
 	free(f->pt_pa);
 	free(f->pt_prot);
 	free(f->fifo);
-	free(f->allocated);
+	free(f->refs);
 	free(f->maps);
 	memset(f, 0, sizeof(*f));
 }
@@ -388,7 +404,7 @@ bool mmfake_frame_allocated(const struct mmfake *f, uint64_t pa)
 {
 	size_t fr = frame_of(f, pa);
 
-	return fr != SIZE_MAX && f->allocated[fr];
+	return fr != SIZE_MAX && f->refs[fr] != 0;
 }
 
 void mmfake_foreach(const struct mmfake *f,
@@ -487,12 +503,15 @@ static int check_page(const struct mmfake *f, const struct vm_map_entry *e, uint
 	unsigned tprot;
 	size_t fr = frame_of(f, pa);
 
-	if (fr == SIZE_MAX || !f->allocated[fr])
+	if (fr == SIZE_MAX || f->refs[fr] == 0)
 		return fail(why, n, "resident page %#llx on pa %#llx, not an allocated frame",
 			    (unsigned long long)va, (unsigned long long)pa);
 	if (seen[fr]++)
 		return fail(why, n, "pa %#llx resident at two addresses (one is %#llx)",
 			    (unsigned long long)pa, (unsigned long long)va);
+	if (f->refs[fr] != 1)
+		return fail(why, n, "pa %#llx (resident at %#llx) has %u references, not 1",
+			    (unsigned long long)pa, (unsigned long long)va, f->refs[fr]);
 	bool mapped = mmfake_lookup(f, va, &tpa, &tprot);
 
 	if (e->prot == MM_PROT_NONE) {

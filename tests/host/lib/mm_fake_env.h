@@ -5,11 +5,14 @@
  * The fake refuses what the kernel refuses (unaligned or empty ranges, ranges outside user
  * space, a protection the page tables cannot hold, a frame the server does not own, a page
  * that is already mapped) with the kernel's errors. Every refusal except -EEXIST from
- * enter, and every free of a frame that is not allocated or still mapped, is also counted
- * as misuse: the server should never make such a call, so tests insist the count stays 0.
+ * enter is also counted as misuse, and so is dropping a reference the frame does not
+ * have, or the last one while a translation still names the frame, or mapping a frame
+ * more often than it has references: the server should never do any of that, so tests
+ * insist the count stays 0.
  *
- * One fake stands for one client: the checks below assume that every allocated frame is
- * one of that client's resident pages. Linked into every host, fuzz and bench binary: no
+ * One fake stands for one task and one client: only that task has page tables, and the
+ * checks below assume that every allocated frame is one of that client's resident pages
+ * (so SHARE between clients is outside what it can check). Linked into every host, fuzz and bench binary: no
  * cmocka, no server functions (bench binaries do not link server/), and every symbol
  * starts with mmfake_. */
 #ifndef TESTS_HOST_LIB_MM_FAKE_ENV_H
@@ -37,8 +40,8 @@ struct mmfake {
 	 * again at once and a stale use of it has time to show. */
 	size_t nframes, nfree, fifo_head;
 	size_t *fifo;
-	uint8_t *allocated; /* per frame */
-	uint32_t *maps;     /* per frame: translations naming it */
+	uint32_t *refs; /* per frame: 0 free, else references (page_alloc, page_ref) */
+	uint32_t *maps; /* per frame: translations naming it */
 
 	/* Failure injection for page_alloc: < 0 never; otherwise the allocation that many
 	 * calls from now fails (0: the next one), and with fail_all every one after it. */
@@ -47,7 +50,7 @@ struct mmfake {
 	/* The same for enter (-MICA_ENOMEM, as when the kernel is out of table pages). */
 	long enter_fail_in;
 
-	uint64_t allocs, frees, failures, enters, removes, protects, enter_failures;
+	uint64_t allocs, frees, refs_taken, failures, enters, removes, protects, enter_failures;
 	unsigned misuse;
 	char why[256]; /* the first misuse */
 };
