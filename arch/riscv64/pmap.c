@@ -10,6 +10,7 @@
 #include "kern/panic.h"
 #include "kern/spinlock.h"
 #include "lib/platform.h"
+#include "sbi/sbi.h"
 #include "mica/errno.h"
 #include "mica/param.h"
 
@@ -58,6 +59,8 @@ static inline void sfence_vma_page_all_asids(uint64_t va)
 	__asm__ volatile("sfence.vma %0, zero" ::"r"(va) : "memory");
 }
 
+static void pmap_shootdown(struct pmap *pm, const struct pt_flush *fl);
+
 /* Apply the fence policy (see pmap.h) to what one operation changed. */
 static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 {
@@ -73,6 +76,7 @@ static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 			sfence_vma_all();
 		else
 			sfence_vma_asid(pm->asid);
+		pmap_shootdown(pm, fl);
 		return;
 	}
 	for (uint64_t va = fl->start; va < fl->end; va += PAGE_SIZE) {
@@ -81,8 +85,25 @@ static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 		else
 			sfence_vma_page(va, pm->asid);
 	}
-	/* Remote harts: SMP shootdown through SBI RFENCE uses pm->hart_mask (issue 8).
-	 * Only the boot hart runs today, and it has just fenced. */
+	pmap_shootdown(pm, fl);
+}
+
+/* Other harts that may cache the ASID fence too, through SBI RFENCE, before the
+ * change counts as done. Only a reduction needs it: a hart holding a stale,
+ * narrower translation takes a spurious fault and retries. Today only the boot
+ * hart runs tasks, so the mask never names another hart; the SMP work starts
+ * the others. */
+static void pmap_shootdown(struct pmap *pm, const struct pt_flush *fl)
+{
+	uint64_t self = 1UL << (this_hart()->hartid & 63);
+	uint64_t others = pm->hart_mask & ~self;
+	if (!fl->reduced || !others || pm == &kernel_pmap)
+		return;
+	uint64_t size = fl->end - fl->start;
+	if ((size >> PAGE_SHIFT) > PMAP_FENCE_PAGES)
+		size = (uint64_t)-1; /* the whole ASID */
+	if (sbi_remote_sfence_vma_asid(others, 0, fl->start, size, pm->asid) != SBI_SUCCESS)
+		panic("pmap: remote fence failed: stale translations may survive");
 }
 
 static unsigned probe_asid_bits(void)

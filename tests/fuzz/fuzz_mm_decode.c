@@ -32,7 +32,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define TASK      9
-#define BASE      0x200000UL /* small addresses: BASE + byte * PAGE_SIZE */
+#define BASE      USER_VA_MIN /* small addresses, BASE + byte * PAGE_SIZE: where MAP puts things */
 #define FAULT_OP  0xfa017    /* not a protocol label: a page fault, MR0 address, MR1 access */
 
 struct input {
@@ -294,7 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A pool smaller than the resident quota or larger: RAM or the quota runs out. */
 	if (mmfake_init(&s.f, TASK, cfg & 1 ? 40 : 96) != 0)
 		__builtin_trap();
-	s.q = (struct mm_quota){.entries = 8 + (cfg >> 1) % 24, .resident = 64, .wired = 12};
+	s.q = (struct mm_quota){.entries = 8 + (cfg >> 1) % 24, .resident = 64, .wired = 24};
 	client_start(&s);
 	while (byte(&in, &opb)) {
 		unsigned label = labels[opb & 15];

@@ -102,6 +102,9 @@ int mica_main(uintptr_t mode)
 	case CHILD_ILLEGAL:
 		__asm__ volatile(".word 0"); /* all-zero: an illegal instruction */
 		return 1;
+	case CHILD_SPINNER:
+		for (;;)
+			__asm__ volatile("" ::: "memory");
 	case CHILD_MARKER:
 		m.tag = ipc_tag(LABEL_MARKER, 0);
 		mica_call(CHILD_EP_SLOT, &m);

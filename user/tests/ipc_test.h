@@ -10,6 +10,7 @@
 #define CHILD_MARKER 4
 #define CHILD_CAP_RECEIVER 6 /* take a capability from the root task and use it */
 #define CHILD_ILLEGAL 7      /* execute an illegal instruction with no fault handler */
+#define CHILD_SPINNER 8 /* spin forever without a system call */
 #define CHILD_ECHO_SERVER 5 /* benchmarks: answer every call with the same message */
 
 #define LABEL_REGS 100

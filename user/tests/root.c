@@ -397,6 +397,21 @@ static void run_memory_server(void)
 	      "a client task is still alive");
 }
 
+/* A thread of our priority that never makes a system call: only the timer
+ * tick can give the processor back to us. If preemption were broken, this
+ * test would never return and the boot would time out. */
+static void test_preemption(void)
+{
+	struct mica_kernel_info k0, k1;
+	mica_kernel_info(&k0);
+	long id = spawn_child_at(CHILD_SPINNER, EP_CHILD, CAP_RIGHT_SEND, ROOT_PRIO);
+	mica_yield(); /* the spinner runs now */
+	mica_kernel_info(&k1);
+	utest("timer_preemption", id > 0 && k1.ticks > k0.ticks, "no tick between the two reads");
+	mica_task_kill(CHILD_TASK);
+	mica_cap_delete(CHILD_TASK);
+}
+
 static int same_kernel_use(const struct mica_kernel_info *a, const struct mica_kernel_info *b)
 {
 	return a->karena_inuse == b->karena_inuse && a->tasks == b->tasks &&
@@ -430,6 +445,7 @@ int mica_main(uintptr_t arg)
 	test_killed_mid_ipc();
 	test_capability_transfer();
 	test_fault_without_handler();
+	test_preemption();
 
 	mica_cap_delete(EP_FAULT);
 	mica_cap_delete(EP_CHILD);
