@@ -59,6 +59,11 @@ void endpoint_put(struct endpoint *ep, unsigned rights)
 	if (--ep->refs > 0)
 		return;
 	fail_queue(&ep->receivers, -MICA_EPIPE);
+	while (ep->notes_head) {
+		struct exit_note *n = ep->notes_head;
+		ep->notes_head = n->next;
+		km_free(n, sizeof(*n), 0);
+	}
 	endpoints_live--;
 	km_free(ep, sizeof(*ep), 0);
 }
@@ -170,10 +175,51 @@ void ipc_send(struct thread *t, const struct cap *c, bool call)
 	}
 }
 
+static void deliver_exit(struct thread *r, struct exit_note *n)
+{
+	drop_reply_right(r); /* an exit needs no reply, and a receive ends the last one */
+	r->ctx.x[10] = 0;
+	r->ctx.x[11] = ipc_tag(IPC_LABEL_TASK_EXIT, 2);
+	r->ctx.x[12] = n->task_id;
+	r->ctx.x[13] = (uint64_t)n->status;
+	r->ctx.x[14] = r->ctx.x[15] = 0;
+	r->ctx.x[16] = n->badge;
+	if (r->ipcbuf)
+		r->ipcbuf->cap_received = 0;
+	km_free(n, sizeof(*n), 0);
+}
+
+/* => kernel entered */
+void endpoint_post_exit(struct endpoint *ep, struct exit_note *note)
+{
+	struct thread *r = thread_queue_pop(&ep->receivers);
+	if (r) {
+		r->queued_on = 0;
+		deliver_exit(r, note);
+		sched_make_runnable(r);
+		return;
+	}
+	note->next = 0;
+	if (ep->notes_tail)
+		ep->notes_tail->next = note;
+	else
+		ep->notes_head = note;
+	ep->notes_tail = note;
+}
+
 /* => kernel entered */
 void ipc_recv(struct thread *t, const struct cap *c)
 {
 	struct endpoint *ep = c->obj;
+	if (ep->notes_head) {
+		/* Deaths first: the receiver cleans up before serving anyone else. */
+		struct exit_note *n = ep->notes_head;
+		ep->notes_head = n->next;
+		if (!ep->notes_head)
+			ep->notes_tail = 0;
+		deliver_exit(t, n);
+		return;
+	}
 	struct thread *s = thread_queue_pop(&ep->senders);
 	if (!s) {
 		sched_remove(t);

@@ -37,6 +37,10 @@ void ipc_reply(struct thread *t);
  * task when there is no handler. => kernel entered */
 void ipc_deliver_fault(struct thread *t, uint64_t scause, uint64_t stval, uint64_t pc);
 
+/* Deliver a task's death to a waiting receiver, or keep it until one comes.
+ * The note then belongs to the endpoint. => kernel entered */
+void endpoint_post_exit(struct endpoint *ep, struct exit_note *note);
+
 /* Detach a dying thread from every IPC relationship: queues, reply rights it
  * holds (their callers get -MICA_EPIPE) and the callee it waits on.
  * => kernel entered */

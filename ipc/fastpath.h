@@ -83,7 +83,8 @@ static inline bool ipc_fastpath_reply_recv(struct thread *t, struct trapframe *t
 	struct thread *caller = t->reply_to;
 	/* The caller must be a plain call, and no thread of its priority or above
 	 * may be waiting to run (round robin would pick that one first). */
-	if (!caller || caller->in_fault || ep->senders.head || sched_contender(caller->prio))
+	if (!caller || caller->in_fault || ep->senders.head || ep->notes_head ||
+	    sched_contender(caller->prio))
 		return false;
 	copy_regs(&caller->ctx, tf, tag, 0);
 	tf->sepc += 4;

@@ -62,8 +62,18 @@ struct thread_queue {
 	struct thread *head, *tail;
 };
 
+/* A task's death, waiting on its exit endpoint for a receiver. Allocated when
+ * the endpoint is registered, so that a task can always die without memory. */
+struct exit_note {
+	struct exit_note *next;
+	uint64_t badge;
+	uint32_t task_id;
+	int64_t status;
+};
+
 struct endpoint {
 	struct thread_queue senders, receivers;
+	struct exit_note *notes_head, *notes_tail; /* deaths not yet received */
 	uint32_t refs;      /* capabilities naming it, plus threads using it as fault endpoint */
 	uint32_t recv_caps; /* capabilities with the receive right: 0 means nobody ever will */
 	uint32_t id;
@@ -78,6 +88,9 @@ struct task {
 	uint32_t refs; /* task capabilities naming it, plus one while it is alive */
 	bool dead;
 	uint64_t debug_budget; /* SYS_DEBUG_WRITE bytes left this tick */
+	struct endpoint *exit_ep; /* told when the task ends, or NULL */
+	struct exit_note *exit_note;
+	int64_t exit_status; /* SYS_TASK_EXIT's status; -1 when killed */
 	char name[24];
 };
 

@@ -90,7 +90,7 @@ void root_task_create(const struct plat_info *p, uint64_t dtb_pa, uint64_t dtb_s
 	if (nowned == 0)
 		panic("root: no RAM for user space");
 
-	struct task *t = task_create(mica_modules[0].name);
+	struct task *t = task_create(mica_modules[0].name, 0, 0);
 	if (!t)
 		panic("root: cannot create the root task");
 	uint64_t entry = load_root_image(t, &mica_modules[0]);

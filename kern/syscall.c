@@ -252,7 +252,14 @@ static long sys_space_create(struct thread *t, struct trapframe *tf)
 		if (copy_from_user(name, A(2), sizeof(name) - 1))
 			return -MICA_EFAULT;
 	}
-	struct task *task = task_create(name);
+	struct cap *exit_cap = 0;
+	if (A(3)) {
+		exit_cap = cap_lookup(t->task, A(3), CAP_TYPE_ENDPOINT, CAP_RIGHT_SEND, &err);
+		if (!exit_cap)
+			return err;
+	}
+	struct task *task = task_create(name, exit_cap ? exit_cap->obj : 0,
+					exit_cap ? exit_cap->badge : 0);
 	if (!task)
 		return -MICA_ENOMEM;
 	struct cap c = {.type = CAP_TYPE_TASK, .rights = CAP_RIGHTS_ALL, .obj = task};
@@ -390,6 +397,7 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 	case SYS_TASK_EXIT:
 		kprintf("mica: task %u (%s) exited with status %lld\n", t->task->id, t->task->name,
 			(long long)A(0));
+		t->task->exit_status = (int64_t)A(0);
 		task_kill(t->task, 0, 0);
 		return;
 	case SYS_DEBUG_WRITE:

@@ -18,15 +18,30 @@ struct task *root_task;
 static uint32_t task_ids, thread_ids;
 
 /* => kernel entered */
-struct task *task_create(const char *name)
+struct task *task_create(const char *name, struct endpoint *exit_ep, uint64_t exit_badge)
 {
 	struct task *t = km_alloc(sizeof(*t), KM_ZERO | KM_CANFAIL);
 	if (!t)
 		return 0;
+	if (exit_ep) {
+		t->exit_note = km_alloc(sizeof(*t->exit_note), KM_ZERO | KM_CANFAIL);
+		if (!t->exit_note) {
+			km_free(t, sizeof(*t), 0);
+			return 0;
+		}
+		t->exit_note->badge = exit_badge;
+		t->exit_ep = exit_ep;
+		endpoint_ref(exit_ep, 0);
+	}
 	if (pmap_create(&t->pm)) {
+		if (exit_ep) {
+			endpoint_unref(exit_ep);
+			km_free(t->exit_note, sizeof(*t->exit_note), 0);
+		}
 		km_free(t, sizeof(*t), 0);
 		return 0;
 	}
+	t->exit_status = -1;
 	t->id = ++task_ids;
 	t->refs = 1; /* alive */
 	strncpy(t->name, name, sizeof(t->name) - 1);
@@ -89,6 +104,15 @@ void task_kill(struct task *t, const char *why, struct thread *culprit)
 		this_hart()->active_pmap = &kernel_pmap;
 	}
 	pmap_destroy(&t->pm);
+	if (t->exit_ep) {
+		struct endpoint *ep = t->exit_ep;
+		t->exit_note->task_id = t->id;
+		t->exit_note->status = t->exit_status;
+		endpoint_post_exit(ep, t->exit_note);
+		t->exit_ep = 0;
+		t->exit_note = 0;
+		endpoint_unref(ep);
+	}
 	if (t == root_task) {
 		kprintf("mica: the root task has ended%s\n", why ? " abnormally" : "");
 		kernel_shutdown();

@@ -7,8 +7,9 @@
 extern uint64_t tasks_live, threads_live;
 extern struct task *root_task;
 
-/* A task with an empty address space and capability table. => kernel entered */
-struct task *task_create(const char *name);
+/* A task with an empty address space and capability table. Its end is posted
+ * to `exit_ep` (may be NULL) with `exit_badge`. => kernel entered */
+struct task *task_create(const char *name, struct endpoint *exit_ep, uint64_t exit_badge);
 /* End a task: every thread, capability and mapping goes; callers waiting on
  * its threads get -MICA_EPIPE. `why` (may be NULL for a normal exit) and the
  * thread `culprit` (may be NULL) are reported on the console in one line.

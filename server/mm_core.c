@@ -117,8 +117,6 @@ int mm_decode(uint64_t tag, const uint64_t mr[4], struct mm_request *req)
 			return -MICA_EFAULT;
 		return 0;
 	case MM_OP_INFO:
-	case MM_OP_EXIT:
-		req->addr = mr[0]; /* EXIT: the status */
 		return 0;
 	default:
 		return -MICA_ENOSYS;

@@ -29,6 +29,7 @@ unsigned server_kills;
 
 struct client_slot {
 	bool used;
+	bool ending; /* killed by us; the slot is freed when the kernel's exit note comes */
 	struct mm_client c;
 	char name[24];
 };
@@ -176,12 +177,27 @@ static struct client_slot *client_by_badge(uint64_t badge)
 	return 0;
 }
 
+/* The task is gone (or about to be): every page and translation goes now; the
+ * slot itself is released by the kernel's exit note (client_exited). */
 static void client_end(struct client_slot *s)
 {
 	mica_task_kill_quiet(s->c.task);
 	mm_client_destroy(&s->c, &server_env);
 	mica_cap_delete(s->c.task);
+	s->ending = true;
+}
+
+/* The kernel says the task ended: by exit, by our kill, or otherwise. */
+static void client_exited(struct client_slot *s, long status)
+{
+	if (!s->ending) {
+		printf("server: %s (task slot %llu) exited with status %ld\n", s->name,
+		       (unsigned long long)s->c.task, status);
+		mm_client_destroy(&s->c, &server_env);
+		mica_cap_delete(s->c.task);
+	}
 	s->used = false;
+	s->ending = false;
 	nclients--;
 }
 
@@ -240,11 +256,18 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		      &img))
 		return 0;
 	uint64_t task = CLIENT_TASK_BASE + idx;
-	if (mica_space_create(CAP_SLOT_MEMCTL, task, module) < 0)
+	uint64_t badge = next_badge++;
+	/* One badged capability serves as the task's line to us, its fault
+	 * endpoint and its exit notification. */
+	if (mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND | CAP_RIGHT_GRANT, badge))
 		return 0;
+	if (mica_space_create_notify(CAP_SLOT_MEMCTL, task, module, SERVER_TMP) < 0) {
+		mica_cap_delete(SERVER_TMP);
+		return 0;
+	}
 	static const struct mm_quota boot_module_quota = {
 		.entries = 512, .resident = 8192, .wired = 64};
-	mm_client_init(&s->c, next_badge++, task, quota ? quota : &boot_module_quota);
+	mm_client_init(&s->c, badge, task, quota ? quota : &boot_module_quota);
 	s->used = true;
 	nclients++;
 	strncpy(s->name, module, sizeof(s->name) - 1);
@@ -269,9 +292,6 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		err = load_range(&s->c, USER_IPCBUF_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
 				 MM_MAP_WIRE, 0, 0, 0);
 	if (!err)
-		err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND | CAP_RIGHT_GRANT,
-				      s->c.badge);
-	if (!err)
 		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT,
 				       CAP_RIGHT_SEND | CAP_RIGHT_GRANT, 0);
 	if (!err)
@@ -279,6 +299,7 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 					SERVER_TMP);
 	mica_cap_delete(SERVER_TMP);
 	if (err < 0) {
+		/* The exit note of the half-built task releases the slot. */
 		printf("server: cannot start %s (%ld)\n", module, err);
 		client_end(s);
 		return 0;
@@ -356,14 +377,12 @@ static bool server_handle(struct client_slot *s, struct mica_msg *m)
 		client_end(s);
 		return false;
 	}
-	struct mm_request req;
-	long r = mm_decode(m->tag, m->mr, &req);
-	if (r == 0 && req.op == MM_OP_EXIT) {
-		printf("server: %s (task slot %llu) exited with status %lld\n", s->name,
-		       (unsigned long long)s->c.task, (long long)req.addr);
-		client_end(s);
+	if (ipc_tag_label(m->tag) == IPC_LABEL_TASK_EXIT) {
+		client_exited(s, (long)m->mr[1]);
 		return false;
 	}
+	struct mm_request req;
+	long r = mm_decode(m->tag, m->mr, &req);
 	if (r == 0 && req.op == MM_OP_SHARE)
 		r = server_share(s, &req);
 	else if (r == 0)

@@ -133,6 +133,13 @@ static inline long mica_space_create(uint64_t memctl, uint64_t dst, const char *
 {
 	return mica_syscall6(SYS_SPACE_CREATE, memctl, dst, (uintptr_t)name, 0, 0, 0);
 }
+/* As mica_space_create, and the task's end is posted to the endpoint in
+ * `exit_slot` with that capability's badge (label IPC_LABEL_TASK_EXIT). */
+static inline long mica_space_create_notify(uint64_t memctl, uint64_t dst, const char *name,
+					    uint64_t exit_slot)
+{
+	return mica_syscall6(SYS_SPACE_CREATE, memctl, dst, (uintptr_t)name, exit_slot, 0, 0);
+}
 static inline long mica_task_kill(uint64_t task)
 {
 	return mica_syscall6(SYS_TASK_KILL, task, TASK_KILL_REPORT, 0, 0, 0, 0);

@@ -26,8 +26,6 @@
 			       mr[4] wired pages, mr[5] entries, mr[6] kernel arena bytes in use,
 			       mr[7] frames the server holds for itself (its heap, and pages lent
 			       to the kernel for page tables): they come back to no client */
-#define MM_OP_EXIT 0x108    /* MR0 status: the task is done; the server ends it and frees
-			       everything it had (sent by the user library's exit path) */
 #define MM_OP_SHARE 0x109   /* MR0 addr, MR1 length, MR2 prot | flags << 8, MR3 hint in the target;
 			       the message carries the target's share token (IPC_TAG_CAP)
 			       -> MR0 the address in the target */

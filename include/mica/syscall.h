@@ -27,7 +27,8 @@
 /* Privileged: a0 names the memory-control capability, except where a task
  * capability (with CAP_RIGHT_CONTROL) is the subject. */
 #define SYS_ENDPOINT_CREATE 16 /* a0 memctl, a1 dest slot -> 0 */
-#define SYS_SPACE_CREATE 17    /* a0 memctl, a1 dest slot -> task id */
+#define SYS_SPACE_CREATE 17    /* a0 memctl, a1 dest slot, a2 name, a3 exit endpoint slot (0: none)
+				  -> task id */
 #define SYS_TASK_KILL 18       /* a0 task slot, a1 TASK_KILL_* -> 0 */
 #define SYS_MM_ENTER 19        /* a0 task, a1 user pointer to struct mica_mapping[], a2 count -> 0 */
 #define SYS_MM_REMOVE 20       /* a0 task, a1 va, a2 length -> 0 */
@@ -82,6 +83,11 @@ struct mica_ipc_buffer {
 #define FAULT_ACCESS_READ 1
 #define FAULT_ACCESS_WRITE 2
 #define FAULT_ACCESS_EXEC 4
+/* When a task created with an exit endpoint ends, a receiver on that endpoint
+ * gets, as if sent with the exit capability's badge: label IPC_LABEL_TASK_EXIT,
+ * MR0 the task id, MR1 its exit status (-1 when it was killed). No reply. */
+#define IPC_LABEL_TASK_EXIT 0xe417UL
+
 /* Reply labels to a fault message. */
 #define FAULT_REPLY_RESUME 0 /* retry the instruction */
 #define FAULT_REPLY_KILL 1   /* terminate the task */

@@ -3,7 +3,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mica/mm_proto.h"
 #include "user/mica.h"
 
 extern char __tdata_start[], __tdata_end[], __tbss_start[], __tbss_end[];
@@ -31,21 +30,8 @@ _Noreturn void mica_start(uintptr_t arg)
 	mica_task_exit(mica_main(arg));
 }
 
-/* Tell the memory server we are done: it ends the task and takes back every
- * page. Tasks without a server capability (the root task) just exit. */
-static void mm_exit_notify(long status)
-{
-	unsigned rights;
-	uint64_t badge;
-	if (mica_cap_identify(MM_SERVER_SLOT, &rights, &badge) != CAP_TYPE_ENDPOINT)
-		return;
-	struct mica_msg m = {.tag = ipc_tag(MM_OP_EXIT, 1), .mr = {(uint64_t)status}};
-	mica_call(MM_SERVER_SLOT, &m);
-}
-
 _Noreturn void mica_task_exit(long status)
 {
-	mm_exit_notify(status);
 	mica_syscall6(SYS_TASK_EXIT, (unsigned long)status, 0, 0, 0, 0, 0);
 	for (;;)
 		;
