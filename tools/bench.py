@@ -24,6 +24,15 @@ DESCRIPTIONS = {
     "empty_loop": "the measuring loop itself, per iteration",
     "ipc_call_reply_recv_0_words": "call + reply_recv round trip, two address spaces, 0 words",
     "ipc_call_reply_recv_4_words": "call + reply_recv round trip, two address spaces, 4 words",
+    "mm_map_unmap_1_page_untouched": "MAP + UNMAP of one page, never touched",
+    "mm_map_touch_unmap_1_page": "MAP, touch (fault + zero-fill), UNMAP of one page",
+    "mm_map_touch_unmap_64_pages_per_page": "the same for 64 pages, per page",
+    "mm_map_populate_unmap_64_pages_per_page": "MAP with POPULATE + UNMAP of 64 pages, per page",
+    "mm_wire_64_pages": "WIRE of 64 untouched pages (populate and pin), whole call",
+    "mm_protect_1_page_of_64_split_and_merge": "PROTECT of one page inside a 64-page entry (split, then merge back), per call",
+    "mm_map_unmap_with_10_entries": "MAP + UNMAP of one page in a map of 10 entries",
+    "mm_map_unmap_with_1000_entries": "the same with 1 000 entries",
+    "mm_map_unmap_with_10000_entries": "the same with 10 000 entries",
 }
 
 
@@ -41,8 +50,8 @@ def main():
     finally:
         b.kill()
     out = b.text()
-    rows = re.findall(r"^BENCH (\w+) ([\d.]+) (\w+)$", out, re.M)
-    if not rows or "BENCH done" not in out:
+    rows = [r for r in re.findall(r"^BENCH (\w+) ([\d.]+) (\w+)$", out, re.M) if r[0] != "warmup"]
+    if not rows or "BENCH done" not in out or "BENCH mm done" not in out:
         sys.stderr.write(out[-3000:])
         sys.stderr.write("\nbench: the benchmark run did not finish\n")
         return 1
@@ -53,9 +62,9 @@ def main():
         w.writerow(["benchmark", "value", "unit", "description"])
         for name, value, unit in rows:
             w.writerow([name, value, unit, DESCRIPTIONS.get(name, "")])
-    print("%-30s %12s  %s" % ("benchmark", "instructions", "what"))
+    print("%-42s %12s  %s" % ("benchmark", "instructions", "what"))
     for name, value, unit in rows:
-        print("%-30s %12s  %s" % (name, value, DESCRIPTIONS.get(name, "")))
+        print("%-42s %12s  %s" % (name, value, DESCRIPTIONS.get(name, "")))
     print("(QEMU %s; written to %s)" % (" ".join(ICOUNT), path))
     return 0
 

@@ -1,7 +1,7 @@
 /* libFuzzer target for the memory server's logic: the input is a sequence of requests, each
  * a tag and four message words, decoded with mm_decode and, when valid, applied to one
  * client over the fake kernel (tests/host/lib/mm_fake_env.c); some steps are page faults
- * instead (mm_fault) and EXIT ends the client and starts a new one.
+ * instead (mm_fault), and some end the client and start a new one, as a task's exit does.
  *
  * After every step: vm_map_check and the fake's cross-check (translations exactly for the
  * resident pages of accessible entries, frames in use equal to resident pages, quotas,
@@ -34,6 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define TASK      9
 #define BASE      USER_VA_MIN /* small addresses, BASE + byte * PAGE_SIZE: where MAP puts things */
 #define FAULT_OP  0xfa017    /* not a protocol label: a page fault, MR0 address, MR1 access */
+#define EXIT_OP   0xe417     /* nor this: the task ends (the server's loop hears it from the
+			      * kernel), so the client is destroyed and a new one started */
 
 struct input {
 	const uint8_t *p;
@@ -128,7 +130,7 @@ static uint64_t word(struct input *in)
 
 static const unsigned labels[] = {
     MM_OP_MAP,   MM_OP_MAP,  MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,  MM_OP_UNWIRE,
-    MM_OP_QUERY, FAULT_OP,   FAULT_OP,    MM_OP_INFO,    MM_OP_EXIT,  MM_OP_SHARE,
+    MM_OP_QUERY, FAULT_OP,   FAULT_OP,    MM_OP_INFO,    EXIT_OP,     MM_OP_SHARE,
     MM_OP_MAP,   MM_OP_WIRE, FAULT_OP,    0 /* raw */,
 };
 
@@ -310,7 +312,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tag = ipc_tag(label == FAULT_OP ? 0 : label, 4) | ((opb & 16) ? IPC_TAG_CAP : 0);
 		for (int i = 0; i < 4; i++)
 			mr[i] = word(&in);
-		if (label == MM_OP_EXIT && !(opb & 16)) {
+		if (label == EXIT_OP && !(opb & 16)) {
 			client_end(&s);
 			client_start(&s);
 			continue;

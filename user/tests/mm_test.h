@@ -10,6 +10,7 @@
 #define MMTEST_SHARE_A 6 /* shares a buffer into B, sees B's write, exits */
 #define MMTEST_SHARE_B 7 /* waits for the buffer, writes, outlives A */
 #define MMTEST_OOM 8     /* allocates until -ENOMEM, frees, again */
+#define MMTEST_BENCH 9   /* the memory server's benchmarks (mica.bench) */
 
 #define MMTEST_RANDOM_OPS 100000
 #define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */

@@ -360,6 +360,78 @@ static void oom(void)
 	      (long)after.free_frames);
 }
 
+static inline uint64_t rdcycle(void)
+{
+	uint64_t c;
+	__asm__ volatile("rdcycle %0" : "=r"(c));
+	return c;
+}
+
+static void bench_report(const char *name, uint64_t total, uint64_t per)
+{
+	uint64_t hundredths = total * 100 / per;
+	printf("BENCH %s %llu.%02llu instructions\n", name, (unsigned long long)(hundredths / 100),
+	       (unsigned long long)(hundredths % 100));
+}
+
+/* MAP then UNMAP of `pages` pages, touching each page in between when asked;
+ * reported per page. */
+static void bench_map_cycle(const char *name, unsigned pages, unsigned flags, int touch,
+			    unsigned rounds)
+{
+	uint64_t t0 = rdcycle();
+	for (unsigned r = 0; r < rounds; r++) {
+		char *p;
+		mm_map(0, pages * PAGE_SIZE, RW, flags, 0, (void **)&p);
+		if (touch)
+			for (unsigned i = 0; i < pages; i++)
+				p[i * PAGE_SIZE] = 1;
+		mm_unmap(p, pages * PAGE_SIZE);
+	}
+	bench_report(name, rdcycle() - t0, (uint64_t)rounds * pages);
+}
+
+static void bench_mm(void)
+{
+	/* Warm up the server's heap and the kernel's tables. */
+	bench_map_cycle("warmup", 64, 0, 1, 4);
+	bench_map_cycle("mm_map_unmap_1_page_untouched", 1, 0, 0, 200);
+	bench_map_cycle("mm_map_touch_unmap_1_page", 1, 0, 1, 200);
+	bench_map_cycle("mm_map_touch_unmap_64_pages_per_page", 64, 0, 1, 20);
+	bench_map_cycle("mm_map_populate_unmap_64_pages_per_page", 64, MM_MAP_POPULATE, 0, 20);
+
+	char *p;
+	mm_map(0, 64 * PAGE_SIZE, RW, 0, 0, (void **)&p);
+	uint64_t t0 = rdcycle();
+	mm_wire(p, 64 * PAGE_SIZE, 0, 0);
+	bench_report("mm_wire_64_pages", rdcycle() - t0, 1);
+	mm_unwire(p, 64 * PAGE_SIZE);
+	t0 = rdcycle();
+	for (int i = 0; i < 100; i++) {
+		mm_protect(p + 17 * PAGE_SIZE, PAGE_SIZE, MM_PROT_READ); /* splits the entry */
+		mm_protect(p + 17 * PAGE_SIZE, PAGE_SIZE, RW);           /* merges it back */
+	}
+	bench_report("mm_protect_1_page_of_64_split_and_merge", rdcycle() - t0, 200);
+	mm_unmap(p, 64 * PAGE_SIZE);
+
+	/* A map that already holds n entries: guard entries one page apart can
+	 * never merge, so each is an entry of its own. */
+	static const unsigned sizes[] = {10, 1000, 10000};
+	unsigned have = 0;
+	uint64_t base = 0x1000000000UL;
+	for (unsigned s = 0; s < 3; s++) {
+		for (; have < sizes[s]; have++) {
+			void *g;
+			mm_map((void *)(base + (uint64_t)have * 2 * PAGE_SIZE), PAGE_SIZE,
+			       MM_PROT_NONE, MM_MAP_GUARD | MM_MAP_FIXED_NOREPLACE, 0, &g);
+		}
+		char name[64];
+		snprintf(name, sizeof(name), "mm_map_unmap_with_%u_entries", sizes[s]);
+		bench_map_cycle(name, 1, 0, 0, 200);
+	}
+	printf("BENCH mm done\n");
+}
+
 int mica_main(uintptr_t mode)
 {
 	volatile char *p;
@@ -391,6 +463,9 @@ int mica_main(uintptr_t mode)
 	case MMTEST_OOM:
 		oom();
 		return failures;
+	case MMTEST_BENCH:
+		bench_mm();
+		return 0;
 	case MMTEST_GUARD:
 		mm_map(0, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, (void **)&p);
 		return p[0];

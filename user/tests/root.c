@@ -428,6 +428,11 @@ int mica_main(uintptr_t arg)
 	spawn_init(bi);
 	if (bi->flags & BOOTINFO_F_BENCH) {
 		bench_ipc();
+		static const struct mm_quota roomy = {.entries = 1 << 16, .resident = 1 << 16,
+						      .wired = 1024};
+		if (server_start() == 0 &&
+		    server_spawn_client("mmtest", MMTEST_BENCH, CHILD_PRIO, &roomy))
+			server_run();
 		return 0;
 	}
 	not_ours_pa = bi->dtb_pa & ~(uint64_t)PAGE_MASK;
