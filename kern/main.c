@@ -172,8 +172,10 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 	csr_set(sstatus, SSTATUS_SIE);
 
 	struct dt dt;
+	bool have_dt = false;
 	uint64_t root_flags = 0;
 	if (dt_open(&dt, dtb, mapped) == 0) {
+		have_dt = true;
 		maybe_crash_on_request(&dt);
 		if (bootarg(&dt, "mica.bench"))
 			root_flags |= BOOTINFO_F_BENCH;
@@ -185,6 +187,7 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 
 	/* From here on the kernel runs tasks: interrupts come in through traps. */
 	csr_clear(sstatus, SSTATUS_SIE);
-	root_task_create(&plat, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid, root_flags);
+	root_task_create(&plat, have_dt ? &dt : 0, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid,
+			 root_flags);
 	sched_start();
 }

@@ -9,6 +9,7 @@
 #include "kern/kpool.h"
 #include "kern/panic.h"
 #include "kern/task.h"
+#include "lib/dt.h"
 #include "lib/elf.h"
 #include "lib/platform.h"
 #include "mica/bootinfo.h"
@@ -80,9 +81,51 @@ static uint64_t load_root_image(struct task *t, const struct module_entry *m)
 }
 
 /* => boot hart, before sched_start */
-void root_task_create(const struct plat_info *p, uint64_t dtb_pa, uint64_t dtb_size,
-		      uint64_t boot_hartid, uint64_t flags)
+static struct bootinfo_device devices[BOOTINFO_MAX_DEVICES];
+static unsigned ndevices;
+
+unsigned kernel_devices(const struct bootinfo_device **out)
 {
+	*out = devices;
+	return ndevices;
+}
+
+static bool overlaps_ram(const struct plat_info *p, uint64_t base, uint64_t size)
+{
+	for (unsigned i = 0; i < p->nram; i++)
+		if (base < p->ram[i].base + p->ram[i].size && p->ram[i].base < base + size)
+			return true;
+	return false;
+}
+
+/* Every enabled node with a compatible string and a memory-mapped register
+ * window outside RAM is a device the memory server may hand out. */
+static void collect_devices(const struct plat_info *p, const struct dt *dt)
+{
+	int depth = 0;
+	for (int node = dt_next_node(dt, -1, &depth); node >= 0 && ndevices < BOOTINFO_MAX_DEVICES;
+	     node = dt_next_node(dt, node, &depth)) {
+		const char *compat = dt_prop_string(dt, node, "compatible");
+		uint64_t base, size;
+		if (!compat || !dt_node_enabled(dt, node) || dt_reg(dt, node, 0, &base, &size) < 0 ||
+		    size == 0 || dt_translate(dt, node, &base) < 0)
+			continue;
+		uint64_t first = base & ~PAGE_MASK;
+		uint64_t end = (base + size + PAGE_MASK) & ~PAGE_MASK;
+		if (end <= first || overlaps_ram(p, first, end - first))
+			continue;
+		struct bootinfo_device *d = &devices[ndevices++];
+		strncpy(d->compatible, compat, sizeof(d->compatible) - 1);
+		d->base = first;
+		d->size = end - first;
+	}
+}
+
+void root_task_create(const struct plat_info *p, const struct dt *dt, uint64_t dtb_pa,
+		      uint64_t dtb_size, uint64_t boot_hartid, uint64_t flags)
+{
+	if (dt)
+		collect_devices(p, dt);
 	const struct plat_range *free;
 	unsigned nfree = kpool_free_ranges(&free);
 	for (unsigned i = 0; i < nfree && nowned < BOOTINFO_MAX_RANGES; i++)
@@ -120,6 +163,8 @@ void root_task_create(const struct plat_info *p, uint64_t dtb_pa, uint64_t dtb_s
 	bi->timebase_hz = p->timebase_hz;
 	bi->boot_hartid = boot_hartid;
 	bi->flags = flags;
+	bi->ndevices = ndevices;
+	memcpy(bi->devices, devices, sizeof(devices));
 	map_or_panic(t, BOOTINFO_VA, bi_pa, PAGE_SIZE, PTE_R);
 
 	/* The window: every owned range, frames already used included, so the root

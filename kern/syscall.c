@@ -14,6 +14,8 @@
 #include "kern/console.h"
 #include "kern/hart.h"
 #include "kern/karena.h"
+#include "kern/root.h"
+#include "mica/bootinfo.h"
 #include "kern/kpool.h"
 #include "kern/sched.h"
 #include "kern/syscall.h"
@@ -38,6 +40,18 @@ static bool server_owns(uint64_t pa, uint64_t len)
 	unsigned n = kpool_free_ranges(&r);
 	for (unsigned i = 0; i < n; i++)
 		if (pa >= r[i].base && len <= r[i].size && pa - r[i].base <= r[i].size - len)
+			return true;
+	return false;
+}
+
+/* Is [pa, pa + len) inside one MMIO device the device tree lists? (Those never
+ * overlap RAM: collect_devices() leaves such nodes out.) */
+static bool device_range(uint64_t pa, uint64_t len)
+{
+	const struct bootinfo_device *d;
+	unsigned n = kernel_devices(&d);
+	for (unsigned i = 0; i < n; i++)
+		if (pa >= d[i].base && len <= d[i].size && pa - d[i].base <= d[i].size - len)
 			return true;
 	return false;
 }
@@ -281,16 +295,20 @@ static long sys_mm_enter(struct thread *t, struct trapframe *tf)
 		return -MICA_EFAULT;
 	for (uint64_t i = 0; i < n; i++) {
 		const struct mica_mapping *m = &maps[i];
-		if (((m->va | m->pa | m->len) & PAGE_MASK) || m->len == 0 || !prot_ok(m->prot))
+		bool device = m->prot & MICA_MAP_DEVICE;
+		if (((m->va | m->pa | m->len) & PAGE_MASK) || m->len == 0 ||
+		    !prot_ok(m->prot & ~(uint64_t)MICA_MAP_DEVICE))
 			return -MICA_EINVAL;
 		if (!user_range_ok(m->va, m->len))
 			return -MICA_EFAULT;
-		if (!server_owns(m->pa, m->len))
+		if (device ? !device_range(m->pa, m->len) : !server_owns(m->pa, m->len))
 			return -MICA_EPERM;
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		const struct mica_mapping *m = &maps[i];
-		err = pmap_enter(&task->pm, m->va, m->pa, m->len, m->prot, 0);
+		bool device = m->prot & MICA_MAP_DEVICE;
+		err = pmap_enter(&task->pm, m->va, m->pa, m->len, m->prot & PTE_RWX,
+				 device ? PT_ENTER_NOSUPER : 0);
 		if (err) {
 			while (i-- > 0)
 				pmap_remove(&task->pm, maps[i].va, maps[i].len);

@@ -420,17 +420,18 @@ static long op_protect(struct mm_client *c, const struct mm_env *env,
 	 * serves no one meanwhile), so walk it or the resident pages, whichever is
 	 * shorter, as mm_pagetab's range functions do (key layout: mm_core.h). */
 	const struct mm_pagetab *t = &c->pages;
+	unsigned prot = pte_prot(req->prot);
 	uint64_t pa;
 	if (req->len / PAGE_SIZE <= t->used) {
 		for (uint64_t va = req->addr; va < req->addr + req->len; va += PAGE_SIZE)
 			if (mm_pagetab_get(t, va, &pa))
-				env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, pte_prot(req->prot));
+				env->enter(env->ctx, c->task, va, pa, PAGE_SIZE, prot);
 		return 0;
 	}
 	for (size_t s = 0; s < t->cap; s++) {
 		uint64_t va = t->keys[s] & ~(uint64_t)1;
 		if ((t->keys[s] & 1) && va >= req->addr && va - req->addr < req->len)
-			env->enter(env->ctx, c->task, va, t->vals[s], PAGE_SIZE, pte_prot(req->prot));
+			env->enter(env->ctx, c->task, va, t->vals[s], PAGE_SIZE, prot);
 	}
 	return 0;
 }

@@ -27,8 +27,11 @@ static struct frame_allocator srv_fa;
 uint64_t server_donated_pages;
 unsigned server_kills;
 
+#define MAX_GRANTS 4
+
 struct client_slot {
 	bool used;
+	const char *const *grants; /* compatible strings of the devices it may map */
 	bool ending; /* killed by us; the slot is freed when the kernel's exit note comes */
 	struct mm_client c;
 	char name[24];
@@ -334,6 +337,78 @@ static long server_info(struct mm_client *c, uint64_t *out, unsigned *nout)
 	return 0;
 }
 
+void server_grant_devices(struct mm_client *c, const char *const *compat)
+{
+	for (unsigned i = 0; i < MAX_CLIENTS; i++)
+		if (clients[i].used && &clients[i].c == c)
+			clients[i].grants = compat;
+}
+
+static bool granted(const struct client_slot *s, uint64_t pa, uint64_t len)
+{
+	for (unsigned i = 0; i < srv_bi->ndevices; i++) {
+		const struct bootinfo_device *d = &srv_bi->devices[i];
+		if (pa < d->base || len > d->size || pa - d->base > d->size - len)
+			continue;
+		for (const char *const *g = s->grants; g && *g; g++)
+			if (strcmp(*g, d->compatible) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* MMIO into a client: a device entry whose translations are entered at once
+ * (nothing is resident: there is no RAM behind it). */
+static long server_map_device(struct client_slot *s, const uint64_t *mr)
+{
+	uint64_t pa = mr[0], len = mr[1], prot = mr[2];
+	if ((pa | len) & PAGE_MASK || len == 0 || pa + len < pa)
+		return -MICA_EINVAL;
+	if (prot == MM_PROT_NONE || prot & ~(uint64_t)(MM_PROT_READ | MM_PROT_WRITE) )
+		return -MICA_EINVAL; /* devices are never executed */
+	if (!granted(s, pa, len))
+		return -MICA_EPERM;
+	struct vm_map_attr attr = {.prot = (unsigned)prot,
+				   .max_prot = (unsigned)prot,
+				   .flags = VM_ENT_DEVICE | VM_ENT_NOMERGE,
+				   .offset = pa};
+	uintptr_t at;
+	int err = vm_map_enter(&s->c.map, USER_VA_MIN, len, 0, 0, &attr, 0, 0, &at);
+	if (err)
+		return err;
+	unsigned pte = (prot & MM_PROT_WRITE) ? (unsigned)prot | MM_PROT_READ : (unsigned)prot;
+	struct mica_mapping m = {at, pa, len, mica_prot(pte) | MICA_MAP_DEVICE};
+	long kerr;
+	while ((kerr = mica_mm_enter(s->c.task, &m, 1)) == -MICA_ENOMEM)
+		if (server_donate())
+			break;
+	if (kerr) {
+		vm_map_remove(&s->c.map, at, len, 0, 0);
+		return kerr;
+	}
+	return (long)at;
+}
+
+struct device_probe {
+	bool found;
+};
+
+static int find_device_entry(void *arg, const struct vm_map_entry *e)
+{
+	struct device_probe *p = arg;
+	p->found |= (e->flags & VM_ENT_DEVICE) != 0;
+	return 0;
+}
+
+/* Device entries have no pages to populate, wire or share, and their
+ * protection is fixed when they are mapped. */
+static bool touches_device(struct client_slot *s, uint64_t addr, uint64_t len)
+{
+	struct device_probe p = {false};
+	vm_map_foreach(&s->c.map, addr, len, find_device_entry, &p);
+	return p.found;
+}
+
 /* The target of a SHARE is named by the token the message carried. */
 static long server_share(struct client_slot *s, const struct mm_request *req)
 {
@@ -367,6 +442,14 @@ static bool server_handle(struct client_slot *s, struct mica_msg *m)
 	unsigned nout = 1;
 	if (ipc_tag_label(m->tag) == IPC_LABEL_FAULT) {
 		const char *why = "";
+		if (touches_device(s, m->mr[0] & ~PAGE_MASK, PAGE_SIZE)) {
+			printf("server: killing %s: access against a device mapping's protection "
+			       "(address 0x%llx, pc 0x%llx)\n",
+			       s->name, (unsigned long long)m->mr[0], (unsigned long long)m->mr[2]);
+			server_kills++;
+			client_end(s);
+			return false;
+		}
 		if (mm_fault(&s->c, &server_env, m->mr[0], (unsigned)m->mr[1], &why) == 0) {
 			m->tag = ipc_tag(FAULT_REPLY_RESUME, 0);
 			return true;
@@ -381,8 +464,17 @@ static bool server_handle(struct client_slot *s, struct mica_msg *m)
 		client_exited(s, (long)m->mr[1]);
 		return false;
 	}
+	if (ipc_tag_label(m->tag) == MM_OP_MAP_DEVICE) {
+		reply_words(m, (m->tag & IPC_TAG_CAP) ? -MICA_EINVAL : server_map_device(s, m->mr),
+			    out, 1);
+		return true;
+	}
 	struct mm_request req;
 	long r = mm_decode(m->tag, m->mr, &req);
+	if (r == 0 && (req.op == MM_OP_PROTECT || req.op == MM_OP_WIRE || req.op == MM_OP_UNWIRE ||
+		       req.op == MM_OP_SHARE) &&
+	    touches_device(s, req.addr, req.len))
+		r = -MICA_EINVAL;
 	if (r == 0 && req.op == MM_OP_SHARE)
 		r = server_share(s, &req);
 	else if (r == 0)

@@ -23,6 +23,10 @@ void *server_window(uint64_t pa);
 struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio,
 				      const struct mm_quota *quota);
 
+/* Grant `c` the MMIO devices whose compatible string is in `compat` (NULL-ended):
+ * its device capability table. */
+void server_grant_devices(struct mm_client *c, const char *const *compat);
+
 /* Let `holder` share memory into `target`: its token lands in holder's `slot`. */
 int server_give_share_token(struct mm_client *holder, struct mm_client *target, uint64_t slot);
 

@@ -34,6 +34,12 @@ long mm_unwire(void *addr, size_t len);
 long mm_share(void *addr, size_t len, uint64_t token_slot, void *hint, unsigned prot,
 	      unsigned flags, void **out);
 
+/* Map the MMIO range [pa, pa+len) (page aligned) with `prot` (read and/or
+ * write; never execute). The task needs a grant for a device whose registers
+ * contain the range; RAM is never mappable this way (-EPERM). Such a mapping
+ * cannot be protected, wired or shared afterwards (-EINVAL). */
+long mm_map_device(uint64_t pa, size_t len, unsigned prot, void **addr);
+
 struct mm_query_result {
 	uint64_t start, end;
 	unsigned prot, max_prot, flags;

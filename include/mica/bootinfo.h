@@ -13,6 +13,7 @@
 #define BOOTINFO_MAGIC 0x4d494341424f4f54UL /* "MICABOOT" */
 #define BOOTINFO_MAX_RANGES 16
 #define BOOTINFO_MAX_MODULES 8
+#define BOOTINFO_MAX_DEVICES 24
 
 /* The RAM the root task owns is also mapped read-write into its space at
  * RAM_WINDOW_VA + (pa - window_pa_base), with the largest pages that fit. */
@@ -27,6 +28,13 @@ struct bootinfo_module {
 	uint64_t pa, size; /* an ELF image, copied into RAM the root task owns */
 };
 
+/* An MMIO device the device tree lists (its first register window, page
+ * aligned outward). Only these ranges can be mapped with MICA_MAP_DEVICE. */
+struct bootinfo_device {
+	char compatible[32];
+	uint64_t base, size;
+};
+
 struct bootinfo {
 	uint64_t magic;
 	uint64_t nranges;
@@ -39,6 +47,8 @@ struct bootinfo {
 	uint64_t timebase_hz;
 	uint64_t boot_hartid;
 	uint64_t flags; /* BOOTINFO_F_* */
+	uint64_t ndevices;
+	struct bootinfo_device devices[BOOTINFO_MAX_DEVICES];
 };
 
 /* The kernel command line (/chosen/bootargs) said "mica.bench": the root task

@@ -29,6 +29,8 @@
 #define MM_OP_SHARE 0x109   /* MR0 addr, MR1 length, MR2 prot | flags << 8, MR3 hint in the target;
 			       the message carries the target's share token (IPC_TAG_CAP)
 			       -> MR0 the address in the target */
+#define MM_OP_MAP_DEVICE 0x10a /* MR0 physical address, MR1 length, MR2 prot -> MR0 address;
+				  needs a device grant for that range (see docs/IPC.md) */
 #define MM_REPLY 0x1ff
 
 /* A share token names a task to the server: a send capability to the server

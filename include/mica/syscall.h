@@ -115,6 +115,10 @@ struct mica_ipc_buffer {
 #define MICA_PROT_WRITE 0x4
 #define MICA_PROT_EXEC 0x8
 
+/* In mica_mapping.prot: the range is MMIO. It must lie inside one device of
+ * the boot info's device list and outside RAM; leaves are never superpages. */
+#define MICA_MAP_DEVICE 0x100
+
 struct mica_mapping {
 	uint64_t va, pa, len, prot;
 };

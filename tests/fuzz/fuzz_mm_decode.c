@@ -31,11 +31,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define TASK      9
-#define BASE      USER_VA_MIN /* small addresses, BASE + byte * PAGE_SIZE: where MAP puts things */
-#define FAULT_OP  0xfa017    /* not a protocol label: a page fault, MR0 address, MR1 access */
-#define EXIT_OP   0xe417     /* nor this: the task ends (the server's loop hears it from the
-			      * kernel), so the client is destroyed and a new one started */
+#define TASK     9
+#define BASE     USER_VA_MIN /* small addresses, BASE + byte * PAGE_SIZE: where MAP puts things */
+#define FAULT_OP 0xfa017     /* not a protocol label: a page fault, MR0 address, MR1 access */
+#define EXIT_OP                                                                                    \
+	0xe417 /* nor this: the task ends (the server's loop hears it from the                     \
+	        * kernel), so the client is destroyed and a new one started */
 
 struct input {
 	const uint8_t *p;
@@ -129,8 +130,8 @@ static uint64_t word(struct input *in)
 }
 
 static const unsigned labels[] = {
-    MM_OP_MAP,   MM_OP_MAP,  MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,  MM_OP_UNWIRE,
-    MM_OP_QUERY, FAULT_OP,   FAULT_OP,    MM_OP_INFO,    EXIT_OP,     MM_OP_SHARE,
+    MM_OP_MAP,   MM_OP_MAP,  MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE, MM_OP_UNWIRE,
+    MM_OP_QUERY, FAULT_OP,   FAULT_OP,    MM_OP_INFO,    EXIT_OP,    MM_OP_SHARE,
     MM_OP_MAP,   MM_OP_WIRE, FAULT_OP,    0 /* raw */,
 };
 
@@ -144,12 +145,11 @@ struct state {
 };
 
 static __attribute__((noreturn)) void die(struct state *s, const char *what, uint64_t tag,
-					  const uint64_t mr[4], long res)
+                                          const uint64_t mr[4], long res)
 {
-	fprintf(stderr,
-		"fuzz_mm_decode: %s\n  tag %#llx mr %#llx %#llx %#llx %#llx -> %ld\n  %s\n", what,
-		(unsigned long long)tag, (unsigned long long)mr[0], (unsigned long long)mr[1],
-		(unsigned long long)mr[2], (unsigned long long)mr[3], res, s->msg);
+	fprintf(stderr, "fuzz_mm_decode: %s\n  tag %#llx mr %#llx %#llx %#llx %#llx -> %ld\n  %s\n",
+	        what, (unsigned long long)tag, (unsigned long long)mr[0], (unsigned long long)mr[1],
+	        (unsigned long long)mr[2], (unsigned long long)mr[3], res, s->msg);
 	__builtin_trap();
 }
 
@@ -165,7 +165,7 @@ static void client_end(struct state *s)
 	mm_client_destroy(&s->c, &s->f.env);
 	if (mmfake_frames_used(&s->f) != 0 || s->f.pt_used != 0 || s->f.misuse != 0) {
 		fprintf(stderr, "fuzz_mm_decode: after destroy %zu frames, %zu translations, %s\n",
-			mmfake_frames_used(&s->f), s->f.pt_used, s->f.misuse ? s->f.why : "");
+		        mmfake_frames_used(&s->f), s->f.pt_used, s->f.misuse ? s->f.why : "");
 		__builtin_trap();
 	}
 }
@@ -218,7 +218,8 @@ static const char *postcondition(struct state *s, const struct mm_request *rq, l
 		if (a < USER_VA_MIN || a + rq->len > USER_VA_MAX)
 			return "MAP: outside user space";
 		/* The new range is one entry: a merge only makes it larger. */
-		if (!vm_map_lookup(&s->c.map, a, &e) || e->end < a + rq->len || e->prot != rq->prot ||
+		if (!vm_map_lookup(&s->c.map, a, &e) || e->end < a + rq->len ||
+		    e->prot != rq->prot ||
 		    !(e->flags & VM_ENT_GUARD) != !(rq->flags & MM_MAP_GUARD) ||
 		    !e->wired != !(rq->flags & MM_MAP_WIRE))
 			return "MAP: the entry is not what was asked";
@@ -240,8 +241,8 @@ static const char *postcondition(struct state *s, const struct mm_request *rq, l
 	}
 	case MM_OP_PROTECT:
 		return covered(s, rq->addr, rq->len, (int)rq->prot, false)
-			   ? NULL
-			   : "PROTECT: range not changed";
+		           ? NULL
+		           : "PROTECT: range not changed";
 	case MM_OP_WIRE: {
 		if (res != (long)(rq->len / PAGE_SIZE))
 			return "WIRE: wrong page count";
@@ -309,7 +310,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (label == 0)
 			tag = bytes(&in, 8);
 		else
-			tag = ipc_tag(label == FAULT_OP ? 0 : label, 4) | ((opb & 16) ? IPC_TAG_CAP : 0);
+			tag = ipc_tag(label == FAULT_OP ? 0 : label, 4) |
+			      ((opb & 16) ? IPC_TAG_CAP : 0);
 		for (int i = 0; i < 4; i++)
 			mr[i] = word(&in);
 		if (label == EXIT_OP && !(opb & 16)) {
@@ -344,7 +346,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			}
 			if ((opb & 128) && (rq.op == MM_OP_WIRE ||
-					    (rq.op == MM_OP_MAP && !(rq.flags & MM_MAP_FIXED))))
+			                    (rq.op == MM_OP_MAP && !(rq.flags & MM_MAP_FIXED))))
 				s.f.enter_fail_in = (long)(mr[2] % 4);
 			mmfake_snap_take(&snap, &s.f, &s.c);
 			memset(s.out, 0, sizeof(s.out));

@@ -42,8 +42,8 @@
 #define RQ_FAULT 0x1000 /* not a protocol op: mr[0] address, mr[1] access */
 
 /* Every operation mm_decode knows. */
-static const unsigned all_ops[] = {MM_OP_MAP,   MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,
-				   MM_OP_UNWIRE, MM_OP_QUERY, MM_OP_INFO,    MM_OP_SHARE};
+static const unsigned all_ops[] = {MM_OP_MAP,    MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,
+                                   MM_OP_UNWIRE, MM_OP_QUERY, MM_OP_INFO,    MM_OP_SHARE};
 #define NOPS (sizeof(all_ops) / sizeof(all_ops[0]))
 
 static const struct mm_quota test_quota = {.entries = 64, .resident = 512, .wired = 32};
@@ -77,7 +77,7 @@ static int teardown(void **state)
 	mm_client_destroy(&x->c, &x->f.env);
 	if (mmfake_frames_used(&x->f) != 0 || x->f.pt_used != 0 || x->f.misuse != 0) {
 		print_error("after destroy: %zu frames, %zu translations, %u misuse (%s)\n",
-			    mmfake_frames_used(&x->f), x->f.pt_used, x->f.misuse, x->f.why);
+		            mmfake_frames_used(&x->f), x->f.pt_used, x->f.misuse, x->f.why);
 		r = -1;
 	}
 	mmfake_fini(&x->f);
@@ -115,7 +115,7 @@ static long run(struct fx *x, unsigned op, uint64_t a, uint64_t b, uint64_t c, u
 }
 
 static long map(struct fx *x, uint64_t hint, uint64_t len, unsigned prot, unsigned flags,
-		uint64_t align)
+                uint64_t align)
 {
 	return run(x, MM_OP_MAP, hint, len, prot | (uint64_t)flags << 8, align);
 }
@@ -160,7 +160,7 @@ static uint64_t pte(struct fx *x, uint64_t va, unsigned prot)
 		fail_msg("no translation at %#llx", (unsigned long long)va);
 	if (p != prot)
 		fail_msg("translation at %#llx has prot %#x, not %#x", (unsigned long long)va, p,
-			 prot);
+		         prot);
 	return pa;
 }
 
@@ -171,7 +171,7 @@ static bool mapped(struct fx *x, uint64_t va)
 
 /* Runs a request that must fail with `expected` and change nothing at all. */
 static void expect_unchanged(struct fx *x, long expected, unsigned op, uint64_t a, uint64_t b,
-			     uint64_t c, uint64_t d)
+                             uint64_t c, uint64_t d)
 {
 	struct mmfake_snap s;
 	long r;
@@ -181,8 +181,8 @@ static void expect_unchanged(struct fx *x, long expected, unsigned op, uint64_t 
 	if (r != expected) {
 		mmfake_snap_free(&s);
 		fail_msg("op %#x(%#llx, %#llx, %#llx, %#llx) returned %ld, expected %ld", op,
-			 (unsigned long long)a, (unsigned long long)b, (unsigned long long)c,
-			 (unsigned long long)d, r, expected);
+		         (unsigned long long)a, (unsigned long long)b, (unsigned long long)c,
+		         (unsigned long long)d, r, expected);
 	}
 	if (!mmfake_snap_equal(&s, &x->f, &x->c, x->msg, sizeof(x->msg))) {
 		mmfake_snap_free(&s);
@@ -196,7 +196,7 @@ static void expect_unchanged(struct fx *x, long expected, unsigned op, uint64_t 
  * everything as it was. Returns the result of the final attempt; *points receives the
  * number of allocations it made. */
 static long sweep(struct fx *x, bool fail_all, unsigned op, uint64_t a, uint64_t b, uint64_t c,
-		  uint64_t d, unsigned *points)
+                  uint64_t d, unsigned *points)
 {
 	for (long k = 0;; k++) {
 		struct mmfake_snap s;
@@ -221,7 +221,7 @@ static long sweep(struct fx *x, bool fail_all, unsigned op, uint64_t a, uint64_t
 		if (!mmfake_snap_equal(&s, &x->f, &x->c, x->msg, sizeof(x->msg))) {
 			mmfake_snap_free(&s);
 			fail_msg("op %#x with allocation %ld failing changed state: %s", op, k,
-				 x->msg);
+			         x->msg);
 		}
 		mmfake_snap_free(&s);
 	}
@@ -241,8 +241,8 @@ static void test_decode_ops(void **state)
 	struct mm_request r;
 
 	(void)state;
-	assert_int_equal(dec(MM_OP_MAP, BASE, 3 * P, RW | (uint64_t)MM_MAP_POPULATE << 8, 2 * P, &r),
-			 0);
+	assert_int_equal(
+	    dec(MM_OP_MAP, BASE, 3 * P, RW | (uint64_t)MM_MAP_POPULATE << 8, 2 * P, &r), 0);
 	assert_int_equal(r.op, MM_OP_MAP);
 	assert_int_equal(r.addr, BASE);
 	assert_int_equal(r.len, 3 * P);
@@ -301,11 +301,11 @@ static void test_decode_map_rounds_length(void **state)
 	}
 	/* The rounded length is what the fixed range checks see. */
 	assert_int_equal(dec(MM_OP_MAP, USER_VA_MAX - P, 1, R | (uint64_t)MM_MAP_FIXED << 8, 0, &r),
-			 0);
+	                 0);
 	assert_int_equal(r.len, P);
-	assert_int_equal(dec(MM_OP_MAP, USER_VA_MAX - P, P + 1, R | (uint64_t)MM_MAP_FIXED << 8, 0,
-			     &r),
-			 -MICA_EFAULT);
+	assert_int_equal(
+	    dec(MM_OP_MAP, USER_VA_MAX - P, P + 1, R | (uint64_t)MM_MAP_FIXED << 8, 0, &r),
+	    -MICA_EFAULT);
 }
 
 /* The range checks every range operation shares, MAP with a fixed flag included. */
@@ -377,24 +377,23 @@ static void test_decode_map_errors(void **state)
 	assert_int_equal(dec(MM_OP_MAP, 0, P, RW | 0x10, 0, &r), -MICA_EINVAL);
 	for (unsigned bit = 5; bit < 56; bit++)
 		assert_int_equal(dec(MM_OP_MAP, 0, P, R | (uint64_t)1 << (8 + bit), 0, &r),
-				 -MICA_EINVAL);
+		                 -MICA_EINVAL);
 	for (unsigned prot = 0; prot < 8; prot++)
 		assert_int_equal(dec(MM_OP_MAP, 0, P, prot, 0, &r), 0);
 	assert_int_equal(dec(MM_OP_MAP, 0, P, R | (uint64_t)MM_MAP_FLAGS_ALL << 8, 0, &r),
-			 -MICA_EINVAL); /* includes both fixed flags and GUARD */
-	assert_int_equal(
-	    dec(MM_OP_MAP, BASE, P, R | (uint64_t)(MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE) << 8, 0,
-		&r),
-	    -MICA_EINVAL);
+	                 -MICA_EINVAL); /* includes both fixed flags and GUARD */
+	assert_int_equal(dec(MM_OP_MAP, BASE, P,
+	                     R | (uint64_t)(MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE) << 8, 0, &r),
+	                 -MICA_EINVAL);
 	/* GUARD: no protection, nothing to populate or wire. */
 	for (unsigned prot = 1; prot < 8; prot++)
 		assert_int_equal(dec(MM_OP_MAP, 0, P, prot | (uint64_t)MM_MAP_GUARD << 8, 0, &r),
-				 -MICA_EINVAL);
+		                 -MICA_EINVAL);
 	assert_int_equal(
 	    dec(MM_OP_MAP, 0, P, (uint64_t)(MM_MAP_GUARD | MM_MAP_POPULATE) << 8, 0, &r),
 	    -MICA_EINVAL);
 	assert_int_equal(dec(MM_OP_MAP, 0, P, (uint64_t)(MM_MAP_GUARD | MM_MAP_WIRE) << 8, 0, &r),
-			 -MICA_EINVAL);
+	                 -MICA_EINVAL);
 	assert_int_equal(dec(MM_OP_MAP, 0, P, (uint64_t)MM_MAP_GUARD << 8, 0, &r), 0);
 	assert_int_equal(r.flags, MM_MAP_GUARD);
 	assert_int_equal(
@@ -402,8 +401,8 @@ static void test_decode_map_errors(void **state)
 
 	/* Alignment: 0 or a power of two from the page size to 1 GiB. */
 	static const uint64_t bad_align[] = {1,         2,       P / 2,   P - 1,     P + 1,
-					     3 * P,     GIB - P, 2 * GIB, 1UL << 40, ~(uint64_t)0,
-					     1UL << 63, P * 5};
+	                                     3 * P,     GIB - P, 2 * GIB, 1UL << 40, ~(uint64_t)0,
+	                                     1UL << 63, P * 5};
 	for (size_t i = 0; i < sizeof(bad_align) / sizeof(bad_align[0]); i++)
 		assert_int_equal(dec(MM_OP_MAP, 0, P, R, bad_align[i], &r), -MICA_EINVAL);
 	for (uint64_t a = P; a <= GIB; a <<= 1) {
@@ -413,7 +412,7 @@ static void test_decode_map_errors(void **state)
 		assert_int_equal(dec(MM_OP_MAP, GIB, P, R | fx, a, &r), 0);
 		if (a > P)
 			assert_int_equal(dec(MM_OP_MAP, GIB + a / 2, P, R | fx, a, &r),
-					 -MICA_EINVAL);
+			                 -MICA_EINVAL);
 	}
 	assert_int_equal(dec(MM_OP_MAP, 0, P, R, 0, &r), 0);
 	assert_int_equal(r.align, 0);
@@ -431,8 +430,8 @@ static void test_decode_other_errors(void **state)
 {
 	struct mm_request r;
 	uint64_t mr[4] = {BASE, P, R, 0};
-	static const uint64_t bad_ops[] = {0,     1,      0x100,      0x10a,     0x1ff /* MM_REPLY */,
-					   0xfff, 0xffff, 0x7fffffff, 0xffffffff};
+	static const uint64_t bad_ops[] = {
+	    0, 1, 0x100, 0x10a, 0x1ff /* MM_REPLY */, 0xfff, 0xffff, 0x7fffffff, 0xffffffff};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++)
@@ -440,18 +439,18 @@ static void test_decode_other_errors(void **state)
 	/* A label wider than 32 bits names no operation, even if its low bits do. */
 	for (size_t i = 0; i < NOPS; i++) {
 		assert_int_equal(mm_decode(ipc_tag((uint64_t)1 << 32 | all_ops[i], 4), mr, &r),
-				 -MICA_ENOSYS);
+		                 -MICA_ENOSYS);
 		assert_int_equal(mm_decode(ipc_tag((uint64_t)1 << 47 | all_ops[i], 4), mr, &r),
-				 -MICA_ENOSYS);
+		                 -MICA_ENOSYS);
 	}
 	/* A capability travelling with a request other than SHARE is refused. */
 	for (size_t i = 0; i < NOPS - 1; i++)
 		assert_int_equal(mm_decode(ipc_tag(all_ops[i], 4) | IPC_TAG_CAP, mr, &r),
-				 -MICA_EINVAL);
+		                 -MICA_EINVAL);
 	assert_int_equal(mm_decode(ipc_tag(0x999, 4) | IPC_TAG_CAP, mr, &r), -MICA_EINVAL);
-	assert_int_equal(mm_decode(ipc_tag((uint64_t)1 << 32 | MM_OP_SHARE, 4) | IPC_TAG_CAP, mr,
-				   &r),
-			 -MICA_EINVAL);
+	assert_int_equal(
+	    mm_decode(ipc_tag((uint64_t)1 << 32 | MM_OP_SHARE, 4) | IPC_TAG_CAP, mr, &r),
+	    -MICA_EINVAL);
 
 	/* WIRE reports at most MM_WIRE_REPORT frames. */
 	assert_int_equal(dec(MM_OP_WIRE, BASE, P, MM_WIRE_REPORT + 1, 0, &r), -MICA_EINVAL);
@@ -462,7 +461,7 @@ static void test_decode_other_errors(void **state)
 	assert_int_equal(dec(MM_OP_PROTECT, BASE, P, 0x8, 0, &r), -MICA_EINVAL);
 	assert_int_equal(dec(MM_OP_PROTECT, BASE, P, (uint64_t)1 << 32 | R, 0, &r), -MICA_EINVAL);
 	assert_int_equal(dec(MM_OP_PROTECT, BASE, P, (uint64_t)MM_MAP_GUARD << 8, 0, &r),
-			 -MICA_EINVAL);
+	                 -MICA_EINVAL);
 	for (unsigned prot = 0; prot < 8; prot++)
 		assert_int_equal(dec(MM_OP_PROTECT, BASE, P, prot, 0, &r), 0);
 
@@ -499,8 +498,8 @@ static void test_decode_share(void **state)
 	    {{BASE, P, R, GIB}, 0},
 	    {{BASE, P, R | fx, GIB}, 0},
 	    {{BASE, P, R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, GIB}, 0},
-	    {{BASE, P, 0, 0}, -MICA_EINVAL},    /* nothing to share */
-	    {{BASE, P, 0x8, 0}, -MICA_EINVAL},  /* unknown prot bit */
+	    {{BASE, P, 0, 0}, -MICA_EINVAL},   /* nothing to share */
+	    {{BASE, P, 0x8, 0}, -MICA_EINVAL}, /* unknown prot bit */
 	    {{BASE, P, R | (uint64_t)MM_MAP_POPULATE << 8, 0}, -MICA_EINVAL},
 	    {{BASE, P, R | (uint64_t)MM_MAP_GUARD << 8, 0}, -MICA_EINVAL},
 	    {{BASE, P, R | (uint64_t)(MM_MAP_FIXED | MM_MAP_FIXED_NOREPLACE) << 8, GIB},
@@ -519,8 +518,8 @@ static void test_decode_share(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (mm_decode(ipc_tag(MM_OP_SHARE, 4) | cap, cases[i].mr, &r) != cases[i].err)
 			fail_msg("SHARE case %zu: %d, expected %d", i,
-				 mm_decode(ipc_tag(MM_OP_SHARE, 4) | cap, cases[i].mr, &r),
-				 cases[i].err);
+			         mm_decode(ipc_tag(MM_OP_SHARE, 4) | cap, cases[i].mr, &r),
+			         cases[i].err);
 }
 
 /* ---- faults ----------------------------------------------------------------------- */
@@ -694,7 +693,7 @@ static void test_protect_guard_and_wx(void **state)
 	expect_unchanged(x, -MICA_EACCES, MM_OP_MAP, 0, P, W | X, 0);
 	expect_unchanged(x, -MICA_EACCES, MM_OP_MAP, 0, P, R | W | X, 0);
 	expect_unchanged(x, -MICA_EACCES, MM_OP_MAP, BASE, P,
-			 R | W | X | (uint64_t)MM_MAP_FIXED << 8, 0);
+	                 R | W | X | (uint64_t)MM_MAP_FIXED << 8, 0);
 	expect_unchanged(x, -MICA_EACCES, MM_OP_PROTECT, BASE, P, W | X, 0);
 	expect_unchanged(x, -MICA_EACCES, MM_OP_PROTECT, BASE, P, R | W | X, 0);
 	/* A client allowed W+X gets it. */
@@ -807,15 +806,15 @@ static void test_fixed_noreplace(void **state)
 	struct fx *x = *state;
 
 	assert_int_equal(map(x, BASE, 4 * P, RW, MM_MAP_POPULATE, 0), BASE);
-	expect_unchanged(x, -MICA_EEXIST, MM_OP_MAP, BASE, P, R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8,
-			 0);
+	expect_unchanged(x, -MICA_EEXIST, MM_OP_MAP, BASE, P,
+	                 R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, 0);
 	expect_unchanged(x, -MICA_EEXIST, MM_OP_MAP, BASE + 3 * P, 2 * P,
-			 R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, 0);
+	                 R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, 0);
 	expect_unchanged(x, -MICA_EEXIST, MM_OP_MAP, BASE - P, 2 * P,
-			 R | (uint64_t)(MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE) << 8, 0);
+	                 R | (uint64_t)(MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE) << 8, 0);
 	assert_int_equal(map(x, BASE + 4 * P, P, R, MM_MAP_FIXED_NOREPLACE, 0), BASE + 4 * P);
 	assert_int_equal(map(x, BASE - P, P, R, MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE, 0),
-			 BASE - P);
+	                 BASE - P);
 	pte(x, BASE - P, R);
 	/* A hint without a fixed flag is where the search starts, not a demand. */
 	assert_int_equal(map(x, BASE, P, R, 0, 0), BASE + 5 * P);
@@ -968,9 +967,9 @@ static void test_quota_entries(void **state)
 	assert_int_equal(x->c.map.nentries, 4);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, P, R, 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, BASE + 20 * P, P,
-			 R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, 0);
+	                 R | (uint64_t)MM_MAP_FIXED_NOREPLACE << 8, 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, BASE + 20 * P, P,
-			 R | (uint64_t)MM_MAP_POPULATE << 8, 0);
+	                 R | (uint64_t)MM_MAP_POPULATE << 8, 0);
 	/* Removing one makes room. */
 	assert_int_equal(unmap(x, BASE, P), 0);
 	assert_int_equal(map(x, 0, P, R, 0, 0), USER_VA_MIN);
@@ -982,12 +981,12 @@ static void test_quota_resident(void **state)
 
 	x->c.quota.resident = 8;
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, 9 * P, RW | (uint64_t)MM_MAP_POPULATE << 8,
-			 0);
+	                 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, 9 * P, RW | (uint64_t)MM_MAP_WIRE << 8, 0);
 	uint64_t a = (uint64_t)map(x, BASE, 6 * P, RW, MM_MAP_POPULATE, 0);
 	uint64_t b = (uint64_t)map(x, BASE + 8 * P, 4 * P, RW, 0, 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, 3 * P, RW | (uint64_t)MM_MAP_POPULATE << 8,
-			 0);
+	                 0);
 	/* WIRE needing more than is left: nothing at all is populated. */
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_WIRE, b, 3 * P, 0, 0);
 	assert_int_equal(fault(x, b, FAULT_ACCESS_WRITE), 0);
@@ -1092,7 +1091,7 @@ static void test_failinj_map(void **state)
 		assert_int_equal(map(x, b + 5 * P, 2 * P, RW, 0, 0), b + 5 * P);
 		size_t before = x->c.map.nentries;
 		r = sweep(x, all, MM_OP_MAP, b + 2 * P, 3 * P,
-			  RW | (uint64_t)(MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE) << 8, 0, &n);
+		          RW | (uint64_t)(MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE) << 8, 0, &n);
 		assert_int_equal(r, b + 2 * P);
 		assert_int_equal(n, 3);
 		assert_int_equal(x->c.map.nentries, before - 1); /* one entry now */
@@ -1100,7 +1099,7 @@ static void test_failinj_map(void **state)
 		assert_int_equal(wire(x, b, P, 0), 1);
 		assert_int_equal(protect(x, b + 3 * P, P, 0), 0);
 		r = sweep(x, all, MM_OP_MAP, b + P, 5 * P,
-			  R | (uint64_t)(MM_MAP_FIXED | MM_MAP_POPULATE) << 8, 0, &n);
+		          R | (uint64_t)(MM_MAP_FIXED | MM_MAP_POPULATE) << 8, 0, &n);
 		assert_int_equal(r, b + P);
 		assert_int_equal(n, 5);
 		/* MAP WIRE. */
@@ -1109,7 +1108,7 @@ static void test_failinj_map(void **state)
 		assert_int_equal(n, 4);
 		/* FIXED WIRE over a wired range. */
 		r = sweep(x, all, MM_OP_MAP, (uint64_t)r, 4 * P,
-			  RW | (uint64_t)(MM_MAP_FIXED | MM_MAP_WIRE) << 8, 0, &n);
+		          RW | (uint64_t)(MM_MAP_FIXED | MM_MAP_WIRE) << 8, 0, &n);
 		assert_true(r > 0);
 		assert_int_equal(n, 4);
 	}
@@ -1183,7 +1182,7 @@ static void test_ram_exhausted(void **state)
 	assert_int_equal(map(x, BASE, (NFRAMES - 3) * P, RW, MM_MAP_POPULATE, 0), BASE);
 	uint64_t a = (uint64_t)map(x, 0, 8 * P, RW, 0, 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, 4 * P, RW | (uint64_t)MM_MAP_POPULATE << 8,
-			 0);
+	                 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_MAP, 0, 4 * P, RW | (uint64_t)MM_MAP_WIRE << 8, 0);
 	expect_unchanged(x, -MICA_ENOMEM, MM_OP_WIRE, a, 4 * P, 0, 0);
 	assert_int_equal(wire(x, a, 3 * P, 0), 3);
@@ -1219,8 +1218,8 @@ struct diff {
 };
 
 enum { D_MAP, D_UNMAP, D_PROTECT, D_WIRE, D_UNWIRE, D_FAULT, D_QUERY, D_NKINDS };
-static const char *const d_names[] = {"map", "unmap", "protect", "wire", "unwire", "fault",
-				      "query"};
+static const char *const d_names[] = {"map",    "unmap", "protect", "wire",
+                                      "unwire", "fault", "query"};
 
 static uint64_t rnd(struct diff *d, uint64_t n)
 {
@@ -1242,8 +1241,7 @@ static bool m_mapped(const struct diff *d, uint64_t va)
  * which the model never maps (W+X is refused), so nothing merges with it. */
 static void diff_start(struct diff *d)
 {
-	uint64_t mr[4] = {DW_END, USER_VA_MAX - DW_END,
-			  R | W | X | (uint64_t)MM_MAP_FIXED << 8, 0};
+	uint64_t mr[4] = {DW_END, USER_VA_MAX - DW_END, R | W | X | (uint64_t)MM_MAP_FIXED << 8, 0};
 	struct mm_request req;
 
 	assert_int_equal(mm_client_init(&d->c, 7, TASK, &d->q), 0);
@@ -1261,7 +1259,7 @@ static void diff_end(struct diff *d)
 	mm_client_destroy(&d->c, &d->f.env);
 	if (mmfake_frames_used(&d->f) != 0 || d->f.pt_used != 0 || d->f.misuse != 0)
 		fail_msg("after destroy: %zu frames, %zu translations, misuse: %s",
-			 mmfake_frames_used(&d->f), d->f.pt_used, d->f.misuse ? d->f.why : "none");
+		         mmfake_frames_used(&d->f), d->f.pt_used, d->f.misuse ? d->f.why : "none");
 }
 
 static bool same_run(const struct mpage *a, const struct mpage *b)
@@ -1412,7 +1410,7 @@ static void rnd_op(struct diff *d, struct dop *op)
 		op->kind = D_UNWIRE;
 	} else if (r < 95) {
 		static const unsigned acc[] = {FAULT_ACCESS_READ, FAULT_ACCESS_WRITE,
-					       FAULT_ACCESS_EXEC};
+		                               FAULT_ACCESS_EXEC};
 
 		op->kind = D_FAULT;
 		op->mr[0] = a + rnd(d, P);
@@ -1431,7 +1429,7 @@ static void rnd_op(struct diff *d, struct dop *op)
 /* Expected result of op on the model (before it is applied); *allocs receives the number
  * of frames it needs once every check has passed. */
 static long m_predict(const struct diff *d, const struct dop *op, const struct mm_request *rq,
-		      uint64_t *allocs)
+                      uint64_t *allocs)
 {
 	uint64_t a = rq->addr, len = rq->len, end = a + len;
 	size_t resident = d->c.pages.used, wired = d->c.wired_pages;
@@ -1502,8 +1500,8 @@ static long m_predict(const struct diff *d, const struct dop *op, const struct m
 	case D_FAULT: {
 		const struct mpage *p = &d->pg[pidx(op->mr[0] & ~PAGE_MASK)];
 		unsigned need = op->mr[1] == FAULT_ACCESS_WRITE  ? W
-				: op->mr[1] == FAULT_ACCESS_EXEC ? X
-								 : R;
+		                : op->mr[1] == FAULT_ACCESS_EXEC ? X
+		                                                 : R;
 
 		if (!p->mapped || p->guard)
 			return -MICA_EFAULT;
@@ -1629,14 +1627,15 @@ static int diff_compare(struct diff *d)
 		if (e == NULL || e->start != DW_BASE + i * P || e->end != DW_BASE + j * P ||
 		    e->prot != p->prot || e->max_prot != (p->guard ? 0 : VM_PROT_ALL) ||
 		    e->flags != (p->guard ? VM_ENT_GUARD : 0) || e->wired != p->wired)
-			return snprintf(d->msg, sizeof(d->msg),
-					"model run [%#llx, %#llx) prot %#x guard %u wired %u, entry "
-					"[%#llx, %#llx) prot %#x flags %#x wired %u",
-					(unsigned long long)(DW_BASE + i * P),
-					(unsigned long long)(DW_BASE + j * P), p->prot, p->guard,
-					p->wired, (unsigned long long)(e ? e->start : 0),
-					(unsigned long long)(e ? e->end : 0), e ? e->prot : 0,
-					e ? e->flags : 0, e ? e->wired : 0),
+			return snprintf(
+			           d->msg, sizeof(d->msg),
+			           "model run [%#llx, %#llx) prot %#x guard %u wired %u, entry "
+			           "[%#llx, %#llx) prot %#x flags %#x wired %u",
+			           (unsigned long long)(DW_BASE + i * P),
+			           (unsigned long long)(DW_BASE + j * P), p->prot, p->guard,
+			           p->wired, (unsigned long long)(e ? e->start : 0),
+			           (unsigned long long)(e ? e->end : 0), e ? e->prot : 0,
+			           e ? e->flags : 0, e ? e->wired : 0),
 			       -1;
 		i = j;
 	}
@@ -1658,16 +1657,18 @@ static int diff_compare(struct diff *d)
 			w.err = "translation count differs";
 	}
 	if (w.err != NULL)
-		return snprintf(d->msg, sizeof(d->msg), "%s at %#llx (model: %zu resident, %zu "
-					"translated)", w.err, (unsigned long long)w.bad, resident,
-				translated),
+		return snprintf(d->msg, sizeof(d->msg),
+		                "%s at %#llx (model: %zu resident, %zu "
+		                "translated)",
+		                w.err, (unsigned long long)w.bad, resident, translated),
 		       -1;
 	if (mmfake_frames_used(&d->f) != resident || d->c.pages.used != resident ||
 	    d->c.wired_pages != wired)
-		return snprintf(d->msg, sizeof(d->msg),
-				"frames %zu, resident %zu, wired %zu; model %zu resident, %zu wired",
-				mmfake_frames_used(&d->f), d->c.pages.used, d->c.wired_pages,
-				resident, wired),
+		return snprintf(
+		           d->msg, sizeof(d->msg),
+		           "frames %zu, resident %zu, wired %zu; model %zu resident, %zu wired",
+		           mmfake_frames_used(&d->f), d->c.pages.used, d->c.wired_pages, resident,
+		           wired),
 		       -1;
 	return 0;
 }
@@ -1686,8 +1687,8 @@ static int diff_query(struct diff *d, uint64_t addr, long res)
 		j++;
 	for (size_t n = i; n < j; n++)
 		resident += d->pg[n].resident;
-	if (res != 0 || d->nout != 5 || d->out[1] != DW_BASE + i * P || d->out[2] != DW_BASE + j * P ||
-	    MM_QUERY_PROT(d->out[3]) != p->prot ||
+	if (res != 0 || d->nout != 5 || d->out[1] != DW_BASE + i * P ||
+	    d->out[2] != DW_BASE + j * P || MM_QUERY_PROT(d->out[3]) != p->prot ||
 	    MM_QUERY_MAXPROT(d->out[3]) != (p->guard ? 0u : VM_PROT_ALL) ||
 	    MM_QUERY_FLAGS(d->out[3]) != (p->guard ? MM_MAP_GUARD : 0u) ||
 	    MM_QUERY_WIRED(d->out[3]) != p->wired || d->out[4] != resident)
@@ -1698,13 +1699,13 @@ static int diff_query(struct diff *d, uint64_t addr, long res)
 static void format_op(const struct dop *op, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s(%#llx, %#llx, %#llx, %#llx) fail_in %ld%s", d_names[op->kind],
-		 (unsigned long long)op->mr[0], (unsigned long long)op->mr[1],
-		 (unsigned long long)op->mr[2], (unsigned long long)op->mr[3], op->fail_in,
-		 op->fail_all ? " (all)" : "");
+	         (unsigned long long)op->mr[0], (unsigned long long)op->mr[1],
+	         (unsigned long long)op->mr[2], (unsigned long long)op->mr[3], op->fail_in,
+	         op->fail_all ? " (all)" : "");
 }
 
-static const unsigned d_labels[] = {MM_OP_MAP,  MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,
-				    MM_OP_UNWIRE, 0,          MM_OP_QUERY};
+static const unsigned d_labels[] = {MM_OP_MAP,    MM_OP_UNMAP, MM_OP_PROTECT, MM_OP_WIRE,
+                                    MM_OP_UNWIRE, 0,           MM_OP_QUERY};
 
 /* One step: decode, predict, run, compare. 0 or -1 (d->msg). */
 static int diff_step(struct diff *d, const struct dop *op)
@@ -1741,14 +1742,14 @@ static int diff_step(struct diff *d, const struct dop *op)
 	d->injected += d->f.failures != failures;
 	if (res != expect)
 		return snprintf(d->msg, sizeof(d->msg), "returned %ld, model expected %ld", res,
-				expect),
+		                expect),
 		       -1;
 	if (res < 0) {
 		d->fails[op->kind]++;
-		d->by_err[op->kind][res == -MICA_ENOMEM	  ? 0
-				    : res == -MICA_EACCES ? 1
-				    : res == -MICA_EEXIST || res == -MICA_EFAULT ? 2
-										  : 3]++;
+		d->by_err[op->kind][res == -MICA_ENOMEM                          ? 0
+		                    : res == -MICA_EACCES                        ? 1
+		                    : res == -MICA_EEXIST || res == -MICA_EFAULT ? 2
+		                                                                 : 3]++;
 	} else
 		m_apply(d, op, &rq, res);
 	if (diff_compare(d) != 0)
@@ -1763,8 +1764,8 @@ static int diff_step(struct diff *d, const struct dop *op)
 		for (unsigned k = 0; k < n; k++)
 			if (d->out[4 + k] != d->pg[pidx(rq.addr) + k].pa)
 				return snprintf(d->msg, sizeof(d->msg),
-						"WIRE reported %#llx for page %u, not its frame",
-						(unsigned long long)d->out[4 + k], k),
+				                "WIRE reported %#llx for page %u, not its frame",
+				                (unsigned long long)d->out[4 + k], k),
 				       -1;
 	}
 	return 0;
@@ -1809,7 +1810,7 @@ static void test_differential(void **state)
 		if (diff_step(d, &op) != 0) {
 			format_op(&op, buf, sizeof(buf));
 			fail_msg("seed %#llx step %lu: %s\n  op: %s", (unsigned long long)seed, i,
-				 d->msg, buf);
+			         d->msg, buf);
 		}
 		if (i % 64 == 0 && mmfake_check_client(&d->f, &d->c, d->msg, sizeof(d->msg)) != 0)
 			fail_msg("seed %#llx step %lu: %s", (unsigned long long)seed, i, d->msg);

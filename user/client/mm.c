@@ -49,6 +49,15 @@ long mm_share(void *addr, size_t len, uint64_t token_slot, void *hint, unsigned 
 	return r < 0 ? r : 0;
 }
 
+long mm_map_device(uint64_t pa, size_t len, unsigned prot, void **addr)
+{
+	struct mica_msg m;
+	long r = mm_call(MM_OP_MAP_DEVICE, pa, len, prot, 0, &m);
+	if (r >= 0 && addr)
+		*addr = (void *)r;
+	return r < 0 ? r : 0;
+}
+
 long mm_unmap(void *addr, size_t len)
 {
 	struct mica_msg m;

@@ -11,6 +11,8 @@
 #define MMTEST_SHARE_B 7 /* waits for the buffer, writes, outlives A */
 #define MMTEST_OOM 8     /* allocates until -ENOMEM, frees, again */
 #define MMTEST_BENCH 9   /* the memory server's benchmarks (mica.bench) */
+#define MMTEST_DEVICE 10 /* maps the device whose page-aligned address is in the upper bits */
+#define MMTEST_MODE_MASK 0xfffUL
 
 #define MMTEST_RANDOM_OPS 100000
 #define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */

@@ -432,8 +432,47 @@ static void bench_mm(void)
 	printf("BENCH mm done\n");
 }
 
-int mica_main(uintptr_t mode)
+/* `pa` is a device this task was granted (0: none on this machine). */
+static void test_device(uint64_t pa)
 {
+	volatile uint32_t *regs;
+	if (pa) {
+		long r = mm_map_device(pa, PAGE_SIZE, MM_PROT_READ, (void **)&regs);
+		check("map_device", r == 0 && regs != 0, r);
+		if (r == 0) {
+			(void)regs[0]; /* a register read through the mapping must not fault */
+			struct mm_query_result q;
+			check("device_entry", mm_query((void *)regs, &q) == 0 &&
+						      q.resident == 0 && q.prot == MM_PROT_READ,
+			      0);
+			check("device_protect_refused",
+			      mm_protect((void *)regs, PAGE_SIZE, RW) == -MICA_EINVAL, 0);
+			check("device_wire_refused", mm_wire((void *)regs, PAGE_SIZE, 0, 0) ==
+							     -MICA_EINVAL,
+			      0);
+			check("unmap_device", mm_unmap((void *)regs, PAGE_SIZE) == 0, 0);
+		}
+		check("map_device_exec_refused",
+		      mm_map_device(pa, PAGE_SIZE, MM_PROT_EXEC, 0) == -MICA_EINVAL, 0);
+		check("map_device_misaligned", mm_map_device(pa + 8, PAGE_SIZE, MM_PROT_READ, 0) ==
+						       -MICA_EINVAL,
+		      0);
+	}
+	/* Our own RAM (a page whose frame WIRE reports) is not a device. */
+	char *p;
+	uint64_t frame = 0;
+	mm_map(0, PAGE_SIZE, RW, MM_MAP_WIRE, 0, (void **)&p);
+	mm_wire(p, PAGE_SIZE, &frame, 1);
+	check("map_device_ram_refused", frame && mm_map_device(frame, PAGE_SIZE, MM_PROT_READ, 0) ==
+							  -MICA_EPERM,
+	      0);
+	check("map_device_ungranted", mm_map_device(0x0, PAGE_SIZE, MM_PROT_READ, 0) == -MICA_EPERM,
+	      0);
+}
+
+int mica_main(uintptr_t arg)
+{
+	uintptr_t mode = arg & MMTEST_MODE_MASK;
 	volatile char *p;
 	switch (mode) {
 	case MMTEST_MAIN:
@@ -462,6 +501,9 @@ int mica_main(uintptr_t mode)
 		return failures;
 	case MMTEST_OOM:
 		oom();
+		return failures;
+	case MMTEST_DEVICE:
+		test_device(arg & ~MMTEST_MODE_MASK);
 		return failures;
 	case MMTEST_BENCH:
 		bench_mm();

@@ -51,6 +51,7 @@ static void utest(const char *name, int ok, const char *detail)
 	} while (0)
 
 static uint64_t not_ours_pa; /* a page the kernel keeps: the device tree's first */
+static const struct bootinfo *bootinfo;
 
 static void test_errors(void)
 {
@@ -124,6 +125,17 @@ static void test_errors(void)
 	bad.pa = not_ours_pa;
 	EXPECT("enter_kernel_memory", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EPERM);
 	EXPECT("enter_no_mappings", mica_mm_enter(SCRATCH, &good, 0), -MICA_EINVAL);
+	bad = good;
+	bad.prot |= MICA_MAP_DEVICE; /* RAM, asked for as a device */
+	EXPECT("enter_ram_as_device", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EPERM);
+	if (bootinfo->ndevices) {
+		bad.pa = bootinfo->devices[0].base;
+		bad.prot = MICA_PROT_READ | MICA_MAP_DEVICE;
+		EXPECT("enter_device", mica_mm_enter(SCRATCH, &bad, 1), 0);
+		EXPECT("remove_device", mica_mm_remove(SCRATCH, bad.va, bad.len), 0);
+		bad.prot = MICA_PROT_READ; /* the same range, not marked as a device */
+		EXPECT("enter_device_as_ram", mica_mm_enter(SCRATCH, &bad, 1), -MICA_EPERM);
+	}
 	EXPECT("enter_bad_pointer", mica_mm_enter(SCRATCH, (void *)0x8, 1), -MICA_EFAULT);
 	EXPECT("enter_on_endpoint", mica_mm_enter(EP, &good, 1), -MICA_EINVAL);
 	struct mica_mapping pair[2] = {good, good};
@@ -359,10 +371,22 @@ static void run_memory_server(void)
 	unsigned started = 0;
 	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		started += server_spawn_client("mmtest", modes[i], CHILD_PRIO, 0) != 0;
+	/* The device client may map the console UART, whichever kind this board has. */
+	static const char *const uarts[] = {"ns16550a", "snps,dw-apb-uart", "sifive,uart0",
+					    "starfive,jh7110-uart", 0};
+	uint64_t uart = 0;
+	for (unsigned i = 0; i < bootinfo->ndevices && !uart; i++)
+		for (const char *const *u = uarts; *u && !uart; u++)
+			if (strcmp(bootinfo->devices[i].compatible, *u) == 0)
+				uart = bootinfo->devices[i].base;
+	struct mm_client *dev = server_spawn_client("mmtest", MMTEST_DEVICE | uart, CHILD_PRIO, 0);
+	if (dev)
+		server_grant_devices(dev, uarts);
+	started += dev != 0;
 	struct mm_client *a = server_spawn_client("mmtest", MMTEST_SHARE_A, CHILD_PRIO, 0);
 	struct mm_client *b = server_spawn_client("mmtest", MMTEST_SHARE_B, CHILD_PRIO, 0);
 	started += a && b && server_give_share_token(a, b, MMTEST_TOKEN_SLOT) == 0 ? 2 : 0;
-	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]) + 2,
+	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]) + 3,
 	      "a client did not start");
 	server_run();
 	/* Alone, so that nobody else's allocations blur its count: a client
@@ -436,6 +460,7 @@ int mica_main(uintptr_t arg)
 		return 0;
 	}
 	not_ours_pa = bi->dtb_pa & ~(uint64_t)PAGE_MASK;
+	bootinfo = bi;
 
 	struct mica_kernel_info before, after;
 	mica_kernel_info(&before);

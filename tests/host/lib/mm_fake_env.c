@@ -154,7 +154,7 @@ static void pt_edit_slot(struct mmfake *f, size_t s, enum pt_edit what, unsigned
 }
 
 static void pt_edit_range(struct mmfake *f, uint64_t va, uint64_t len, enum pt_edit what,
-			  unsigned prot)
+                          unsigned prot)
 {
 	if (len / PAGE_SIZE <= f->pt_used) {
 		for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
@@ -177,7 +177,8 @@ static void pt_edit_range(struct mmfake *f, uint64_t va, uint64_t len, enum pt_e
 
 static bool prot_ok(unsigned prot)
 {
-	return prot != 0 && (prot & ~7u) == 0 && !((prot & MM_PROT_WRITE) && !(prot & MM_PROT_READ));
+	return prot != 0 && (prot & ~7u) == 0 &&
+	       !((prot & MM_PROT_WRITE) && !(prot & MM_PROT_READ));
 }
 
 static bool user_range_ok(uint64_t va, uint64_t len)
@@ -185,25 +186,24 @@ static bool user_range_ok(uint64_t va, uint64_t len)
 	return va >= USER_VA_MIN && va < USER_VA_MAX && len <= USER_VA_MAX - va;
 }
 
-static int check_call(struct mmfake *f, const char *call, uint64_t task, uint64_t va,
-		      uint64_t len)
+static int check_call(struct mmfake *f, const char *call, uint64_t task, uint64_t va, uint64_t len)
 {
 	if (task != f->task)
 		return misuse(f, -MICA_ESRCH, "%s: task %#llx is not %#llx", call,
-			      (unsigned long long)task, (unsigned long long)f->task);
+		              (unsigned long long)task, (unsigned long long)f->task);
 	if (((va | len) & PAGE_MASK) != 0 || len == 0)
 		return misuse(f, -MICA_EINVAL, "%s: va %#llx len %#llx unaligned or empty", call,
-			      (unsigned long long)va, (unsigned long long)len);
+		              (unsigned long long)va, (unsigned long long)len);
 	if (!user_range_ok(va, len))
 		return misuse(f, -MICA_EFAULT, "%s: va %#llx len %#llx outside user space", call,
-			      (unsigned long long)va, (unsigned long long)len);
+		              (unsigned long long)va, (unsigned long long)len);
 	return 0;
 }
 
 /* ---- struct mm_env ------------------------------------------------------------------ */
 
 static int fake_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64_t len,
-		      unsigned prot)
+                      unsigned prot)
 {
 	struct mmfake *f = ctx;
 	int err;
@@ -214,17 +214,18 @@ static int fake_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64
 		return err;
 	if ((pa & PAGE_MASK) != 0 || !prot_ok(prot))
 		return misuse(f, -MICA_EINVAL, "enter: va %#llx pa %#llx prot %#x invalid",
-			      (unsigned long long)va, (unsigned long long)pa, prot);
+		              (unsigned long long)va, (unsigned long long)pa, prot);
 	/* The kernel lets the server map only RAM it owns; here, frames it allocated. */
 	if (len / PAGE_SIZE > f->nframes)
 		return misuse(f, -MICA_EPERM, "enter: %#llx bytes at pa %#llx not owned",
-			      (unsigned long long)len, (unsigned long long)pa);
+		              (unsigned long long)len, (unsigned long long)pa);
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
 		size_t fr = frame_of(f, pa + off);
 
 		if (fr == SIZE_MAX || f->refs[fr] == 0)
-			return misuse(f, -MICA_EPERM, "enter: va %#llx -> pa %#llx, a frame not allocated",
-				      (unsigned long long)(va + off), (unsigned long long)(pa + off));
+			return misuse(
+			    f, -MICA_EPERM, "enter: va %#llx -> pa %#llx, a frame not allocated",
+			    (unsigned long long)(va + off), (unsigned long long)(pa + off));
 	}
 	for (uint64_t off = 0; off < len; off += PAGE_SIZE)
 		if (pt_find(f, va + off) != SIZE_MAX)
@@ -238,7 +239,8 @@ static int fake_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64
 
 		/* Each translation of a frame is one resident page holding a reference. */
 		if (f->maps[fr]++ >= f->refs[fr])
-			misuse(f, 0, "enter: pa %#llx mapped more often than referenced, at va %#llx",
+			misuse(f, 0,
+			       "enter: pa %#llx mapped more often than referenced, at va %#llx",
 			       (unsigned long long)(pa + off), (unsigned long long)(va + off));
 		pt_insert(f, va + off, pa + off, prot);
 	}
@@ -306,7 +308,8 @@ static void fake_page_ref(void *ctx, uint64_t pa)
 	size_t fr = frame_of(f, pa);
 
 	if (fr == SIZE_MAX || f->refs[fr] == 0) {
-		misuse(f, 0, "page_ref: pa %#llx is not an allocated frame", (unsigned long long)pa);
+		misuse(f, 0, "page_ref: pa %#llx is not an allocated frame",
+		       (unsigned long long)pa);
 		return;
 	}
 	f->refs[fr]++;
@@ -408,7 +411,7 @@ bool mmfake_frame_allocated(const struct mmfake *f, uint64_t pa)
 }
 
 void mmfake_foreach(const struct mmfake *f,
-		    void (*fn)(void *arg, uint64_t va, uint64_t pa, unsigned prot), void *arg)
+                    void (*fn)(void *arg, uint64_t va, uint64_t pa, unsigned prot), void *arg)
 {
 	for (size_t s = 0; s < f->pt_cap; s++)
 		if (f->pt_key[s] & KEY_USED)
@@ -428,7 +431,7 @@ bool mmfake_resident(const struct mm_client *c, uint64_t va, uint64_t *pa)
 }
 
 void mmfake_foreach_resident(const struct mm_client *c,
-			     void (*fn)(void *arg, uint64_t va, uint64_t pa), void *arg)
+                             void (*fn)(void *arg, uint64_t va, uint64_t pa), void *arg)
 {
 	for (size_t s = 0; s < c->pages.cap; s++)
 		if (c->pages.keys[s] & 1)
@@ -497,7 +500,7 @@ static struct collect sorted_resident(const struct mm_client *c)
 
 /* One resident page va -> pa inside entry e; seen[] marks frames already claimed. */
 static int check_page(const struct mmfake *f, const struct vm_map_entry *e, uint64_t va,
-		      uint64_t pa, uint8_t *seen, char *why, size_t n)
+                      uint64_t pa, uint8_t *seen, char *why, size_t n)
 {
 	uint64_t tpa;
 	unsigned tprot;
@@ -505,35 +508,35 @@ static int check_page(const struct mmfake *f, const struct vm_map_entry *e, uint
 
 	if (fr == SIZE_MAX || f->refs[fr] == 0)
 		return fail(why, n, "resident page %#llx on pa %#llx, not an allocated frame",
-			    (unsigned long long)va, (unsigned long long)pa);
+		            (unsigned long long)va, (unsigned long long)pa);
 	if (seen[fr]++)
 		return fail(why, n, "pa %#llx resident at two addresses (one is %#llx)",
-			    (unsigned long long)pa, (unsigned long long)va);
+		            (unsigned long long)pa, (unsigned long long)va);
 	if (f->refs[fr] != 1)
 		return fail(why, n, "pa %#llx (resident at %#llx) has %u references, not 1",
-			    (unsigned long long)pa, (unsigned long long)va, f->refs[fr]);
+		            (unsigned long long)pa, (unsigned long long)va, f->refs[fr]);
 	bool mapped = mmfake_lookup(f, va, &tpa, &tprot);
 
 	if (e->prot == MM_PROT_NONE) {
 		if (mapped)
 			return fail(why, n, "page %#llx of a PROT_NONE entry is mapped",
-				    (unsigned long long)va);
+			            (unsigned long long)va);
 		return 0;
 	}
 	if (!mapped)
 		return fail(why, n, "resident page %#llx (prot %#x) has no translation",
-			    (unsigned long long)va, e->prot);
+		            (unsigned long long)va, e->prot);
 	if (tpa != pa || tprot != mmfake_pte_prot(e->prot))
 		return fail(why, n,
-			    "page %#llx: translation to %#llx prot %#x, resident on %#llx with "
-			    "entry prot %#x",
-			    (unsigned long long)va, (unsigned long long)tpa, tprot,
-			    (unsigned long long)pa, e->prot);
+		            "page %#llx: translation to %#llx prot %#x, resident on %#llx with "
+		            "entry prot %#x",
+		            (unsigned long long)va, (unsigned long long)tpa, tprot,
+		            (unsigned long long)pa, e->prot);
 	return 0;
 }
 
-static int check_walk(const struct mmfake *f, const struct mm_client *c,
-		      const struct collect *res, char *why, size_t n)
+static int check_walk(const struct mmfake *f, const struct mm_client *c, const struct collect *res,
+                      char *why, size_t n)
 {
 	uint8_t *seen = xcalloc(f->nframes, 1);
 	size_t i = 0, wired = 0, mapped = 0;
@@ -545,17 +548,18 @@ static int check_walk(const struct mmfake *f, const struct mm_client *c,
 
 		if (i < res->n && res->v[i].va < e->start) {
 			r = fail(why, n, "resident page %#llx outside every entry",
-				 (unsigned long long)res->v[i].va);
+			         (unsigned long long)res->v[i].va);
 			break;
 		}
 		for (; i < res->n && res->v[i].va < e->end && r == 0; i++, k++)
 			r = check_page(f, e, res->v[i].va, res->v[i].pa, seen, why, n);
 		if (r == 0 && (e->flags & VM_ENT_GUARD) && k != 0)
 			r = fail(why, n, "guard [%#llx, %#llx) has resident pages",
-				 (unsigned long long)e->start, (unsigned long long)e->end);
+			         (unsigned long long)e->start, (unsigned long long)e->end);
 		if (r == 0 && e->wired && k != pages)
 			r = fail(why, n, "wired entry [%#llx, %#llx) has %zu of %zu pages resident",
-				 (unsigned long long)e->start, (unsigned long long)e->end, k, pages);
+			         (unsigned long long)e->start, (unsigned long long)e->end, k,
+			         pages);
 		if (e->wired)
 			wired += pages;
 		if (e->prot != MM_PROT_NONE)
@@ -563,10 +567,10 @@ static int check_walk(const struct mmfake *f, const struct mm_client *c,
 	}
 	if (r == 0 && i < res->n)
 		r = fail(why, n, "resident page %#llx outside every entry",
-			 (unsigned long long)res->v[i].va);
+		         (unsigned long long)res->v[i].va);
 	if (r == 0 && mapped != f->pt_used)
 		r = fail(why, n, "%zu translations, %zu expected for resident accessible pages",
-			 f->pt_used, mapped);
+		         f->pt_used, mapped);
 	if (r == 0 && wired != c->wired_pages)
 		r = fail(why, n, "wired_pages %zu, wired entries hold %zu", c->wired_pages, wired);
 	free(seen);
@@ -588,10 +592,10 @@ int mmfake_check_client(const struct mmfake *f, const struct mm_client *c, char 
 		r = fail(why, n, "page table holds %zu pages, used says %zu", res.n, c->pages.used);
 	else if (res.n != mmfake_frames_used(f))
 		r = fail(why, n, "%zu frames allocated for %zu resident pages",
-			 mmfake_frames_used(f), res.n);
+		         mmfake_frames_used(f), res.n);
 	else if (res.n > c->quota.resident || c->wired_pages > c->quota.wired)
 		r = fail(why, n, "over quota: %zu resident (max %zu), %zu wired (max %zu)", res.n,
-			 c->quota.resident, c->wired_pages, c->quota.wired);
+		         c->quota.resident, c->wired_pages, c->quota.wired);
 	else
 		r = check_walk(f, c, &res, why, n);
 	free(res.v);
@@ -626,7 +630,7 @@ void mmfake_snap_take(struct mmfake_snap *s, const struct mmfake *f, const struc
 }
 
 bool mmfake_snap_equal(const struct mmfake_snap *s, const struct mmfake *f,
-		       const struct mm_client *c, char *why, size_t n)
+                       const struct mm_client *c, char *why, size_t n)
 {
 	struct mmfake_snap now;
 	bool eq = false;
@@ -662,7 +666,8 @@ bool mmfake_snap_equal(const struct mmfake_snap *s, const struct mmfake *f,
 	for (size_t i = 0; i < s->npte; i++) {
 		if (now.pte[i].va != s->pte[i].va || now.pte[i].pa != s->pte[i].pa ||
 		    now.pte[i].prot != s->pte[i].prot) {
-			fail(why, n, "translation %#llx -> %#llx prot %#x was %#llx -> %#llx prot %#x",
+			fail(why, n,
+			     "translation %#llx -> %#llx prot %#x was %#llx -> %#llx prot %#x",
 			     (unsigned long long)now.pte[i].va, (unsigned long long)now.pte[i].pa,
 			     now.pte[i].prot, (unsigned long long)s->pte[i].va,
 			     (unsigned long long)s->pte[i].pa, s->pte[i].prot);

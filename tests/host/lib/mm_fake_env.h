@@ -12,8 +12,8 @@
  *
  * One fake stands for one task and one client: only that task has page tables, and the
  * checks below assume that every allocated frame is one of that client's resident pages
- * (so SHARE between clients is outside what it can check). Linked into every host, fuzz and bench binary: no
- * cmocka, no server functions (bench binaries do not link server/), and every symbol
+ * (so SHARE between clients is outside what it can check). Linked into every host, fuzz and bench
+ * binary: no cmocka, no server functions (bench binaries do not link server/), and every symbol
  * starts with mmfake_. */
 #ifndef TESTS_HOST_LIB_MM_FAKE_ENV_H
 #define TESTS_HOST_LIB_MM_FAKE_ENV_H
@@ -66,14 +66,13 @@ bool mmfake_lookup(const struct mmfake *f, uint64_t va, uint64_t *pa, unsigned *
 size_t mmfake_frames_used(const struct mmfake *f);
 bool mmfake_frame_allocated(const struct mmfake *f, uint64_t pa);
 /* Calls fn for every translation, in no particular order. */
-void mmfake_foreach(const struct mmfake *f, void (*fn)(void *arg, uint64_t va, uint64_t pa,
-						      unsigned prot),
-		    void *arg);
+void mmfake_foreach(const struct mmfake *f,
+                    void (*fn)(void *arg, uint64_t va, uint64_t pa, unsigned prot), void *arg);
 
 /* Resident pages of a client, read from its table (layout in server/mm_core.h). */
 bool mmfake_resident(const struct mm_client *c, uint64_t va, uint64_t *pa);
 void mmfake_foreach_resident(const struct mm_client *c,
-			     void (*fn)(void *arg, uint64_t va, uint64_t pa), void *arg);
+                             void (*fn)(void *arg, uint64_t va, uint64_t pa), void *arg);
 
 /* Cross-checks the client against the fake: no misuse, vm_map_check, every resident page
  * inside a non-guard entry on an allocated frame of its own, a translation exactly for
@@ -100,7 +99,7 @@ struct mmfake_snap {
 void mmfake_snap_take(struct mmfake_snap *s, const struct mmfake *f, const struct mm_client *c);
 /* true when equal; otherwise why says what differs */
 bool mmfake_snap_equal(const struct mmfake_snap *s, const struct mmfake *f,
-		       const struct mm_client *c, char *why, size_t n);
+                       const struct mm_client *c, char *why, size_t n);
 void mmfake_snap_free(struct mmfake_snap *s);
 
 #endif
