@@ -211,7 +211,7 @@ $(VF2_QEMU_DTB):
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory kernel
-	tools/qemu-run.sh $(KERNEL_IMG)
+	tools/qemu-run.sh $(KERNEL_IMG) -append mica.demo
 
 gdb: kernel
 	tools/qemu-run.sh $(KERNEL_IMG) -S -s & \

@@ -179,6 +179,8 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 		maybe_crash_on_request(&dt);
 		if (bootarg(&dt, "mica.bench"))
 			root_flags |= BOOTINFO_F_BENCH;
+		if (bootarg(&dt, "mica.demo"))
+			root_flags |= BOOTINFO_F_DEMO;
 	}
 	/* User code may read cycle, time and instret (benchmarks count instructions). */
 	csr_write(scounteren, 7);

@@ -54,5 +54,7 @@ struct bootinfo {
 /* The kernel command line (/chosen/bootargs) said "mica.bench": the root task
  * runs benchmarks instead of tests. */
 #define BOOTINFO_F_BENCH 0x1
+/* "mica.demo": the root task starts the demo tasks instead of the tests. */
+#define BOOTINFO_F_DEMO 0x2
 
 #endif

@@ -12,6 +12,8 @@
 #define MMTEST_OOM 8     /* allocates until -ENOMEM, frees, again */
 #define MMTEST_BENCH 9   /* the memory server's benchmarks (mica.bench) */
 #define MMTEST_DEVICE 10 /* maps the device whose page-aligned address is in the upper bits */
+#define MMTEST_DEMO_WRITER 11 /* make run: allocate, share, protect, wire */
+#define MMTEST_DEMO_READER 12 /* make run: read the shared buffer, then fault on purpose */
 #define MMTEST_MODE_MASK 0xfffUL
 
 #define MMTEST_RANDOM_OPS 100000

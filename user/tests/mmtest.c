@@ -470,6 +470,50 @@ static void test_device(uint64_t pa)
 	      0);
 }
 
+static void demo_writer(void)
+{
+	printf("writer: malloc(64 KiB) on top of sbrk and MAP\n");
+	char *heap = malloc(64 * 1024);
+	memset(heap, 0, 64 * 1024);
+	char *buf;
+	mm_map(0, PAGE_SIZE, RW, 0, 0, (void **)&buf);
+	strcpy(buf, "hello from the writer, through shared frames");
+	void *in_reader;
+	long r = mm_share(buf, PAGE_SIZE, MMTEST_TOKEN_SLOT, (void *)MMTEST_SHARE_VA, MM_PROT_READ,
+			  MM_MAP_FIXED_NOREPLACE, &in_reader);
+	printf("writer: shared one page read-only into the reader at %p (%ld)\n", in_reader, r);
+	mm_protect(buf, PAGE_SIZE, MM_PROT_READ);
+	printf("writer: protected my own copy read-only\n");
+	char *dma;
+	uint64_t pa[4];
+	mm_map(0, 4 * PAGE_SIZE, RW, 0, 0, (void **)&dma);
+	r = mm_wire(dma, 4 * PAGE_SIZE, pa, 4);
+	printf("writer: wired a 4-page DMA buffer at %p: frames %#llx %#llx %#llx %#llx\n",
+	       (void *)dma, (unsigned long long)pa[0], (unsigned long long)pa[1],
+	       (unsigned long long)pa[2], (unsigned long long)pa[3]);
+	struct mm_info_result info;
+	mm_info(&info);
+	printf("writer: %llu pages resident, %llu wired, %llu map entries; server has %llu of %llu "
+	       "frames free\n",
+	       (unsigned long long)info.resident, (unsigned long long)info.wired,
+	       (unsigned long long)info.entries, (unsigned long long)info.free_frames,
+	       (unsigned long long)info.total_frames);
+	for (int i = 0; i < 200; i++)
+		mica_yield(); /* let the reader look before we go */
+	free(heap);
+}
+
+static void demo_reader(void)
+{
+	volatile char *shared = (volatile char *)MMTEST_SHARE_VA;
+	if (!wait_mapped(shared))
+		return;
+	printf("reader: found \"%s\" at %p\n", (const char *)shared, (void *)shared);
+	printf("reader: now writing to that read-only page on purpose...\n");
+	shared[0] = 'X';
+	printf("reader: still alive?! that is a bug\n");
+}
+
 int mica_main(uintptr_t arg)
 {
 	uintptr_t mode = arg & MMTEST_MODE_MASK;
@@ -505,6 +549,12 @@ int mica_main(uintptr_t arg)
 	case MMTEST_DEVICE:
 		test_device(arg & ~MMTEST_MODE_MASK);
 		return failures;
+	case MMTEST_DEMO_WRITER:
+		demo_writer();
+		return 0;
+	case MMTEST_DEMO_READER:
+		demo_reader();
+		return 0;
 	case MMTEST_BENCH:
 		bench_mm();
 		return 0;
