@@ -129,6 +129,8 @@ $(BUILD)/user/%.elf: $(BUILD)/user/obj/user/tests/%.c.o $(USER_LIB_OBJS) user/us
 # tests and the benchmarks; every other program is a client of the server.
 USER_EXTRA_root := $(patsubst %,$(BUILD)/user/obj/%.o,user/tests/bench.c \
 	$(wildcard server/*.c) mm/vm_map.c mm/frame.c)
+# The server's maps check every invariant after every change (vm_map_check).
+$(BUILD)/user/obj/mm/vm_map.c.o: USER_CFLAGS += -DMICA_TEST
 USER_CLIENT_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(wildcard user/client/*.c))
 USER_EXTRA_child := $(USER_CLIENT_OBJS)
 USER_EXTRA_mmtest := $(USER_CLIENT_OBJS)
