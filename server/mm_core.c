@@ -622,6 +622,37 @@ long mm_core_share(struct mm_client *src, struct mm_client *dst, const struct mm
 	return (long)at;
 }
 
+#define SUPERPAGE_SIZE (2UL << 20)
+#define SUPERPAGE_PAGES (SUPERPAGE_SIZE / PAGE_SIZE)
+
+/* A first touch inside a whole, untouched, aligned 2 MiB stretch of one plain
+ * anonymous entry gets a 2 MiB frame and one 2 MiB translation: one fault and
+ * one TLB entry instead of 512. Anything else (no block free, over quota, a
+ * page of the stretch already resident) falls back to a single page. The pages
+ * stay individually counted, so a later partial unmap or protect simply makes
+ * the kernel split the translation. */
+static bool fault_superpage(struct mm_client *c, const struct mm_env *env,
+			    const struct vm_map_entry *e, uint64_t va)
+{
+	uint64_t big = va & ~(SUPERPAGE_SIZE - 1), pa;
+	if (!env->page_alloc_2m || e->flags || big < e->start || e->end - big < SUPERPAGE_SIZE)
+		return false;
+	if (c->quota.resident - c->pages.used < SUPERPAGE_PAGES ||
+	    mm_pagetab_count_range(&c->pages, big, SUPERPAGE_SIZE) != 0 ||
+	    mm_pagetab_reserve(&c->pages, SUPERPAGE_PAGES))
+		return false;
+	if (env->page_alloc_2m(env->ctx, &pa))
+		return false;
+	if (env->enter(env->ctx, c->task, big, pa, SUPERPAGE_SIZE, pte_prot(e->prot))) {
+		for (uint64_t i = 0; i < SUPERPAGE_PAGES; i++)
+			env->page_free(env->ctx, pa + i * PAGE_SIZE);
+		return false;
+	}
+	for (uint64_t i = 0; i < SUPERPAGE_PAGES; i++)
+		mm_pagetab_put(&c->pages, big + i * PAGE_SIZE, pa + i * PAGE_SIZE);
+	return true;
+}
+
 /* => client owned by the server */
 int mm_fault(struct mm_client *c, const struct mm_env *env, uint64_t addr, unsigned access,
 	     const char **why)
@@ -645,6 +676,8 @@ int mm_fault(struct mm_client *c, const struct mm_env *env, uint64_t addr, unsig
 					      : "read from a page without read permission";
 		return -MICA_EACCES;
 	}
+	if (fault_superpage(c, env, e, va))
+		return 0;
 	int err = populate_page(c, env, va, e->prot, true, NULL);
 	if (err) {
 		*why = err == -MICA_ENOMEM ? "out of memory or over the resident quota"

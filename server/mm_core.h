@@ -30,6 +30,9 @@ struct mm_env {
 	 * freed with the last). */
 	void (*page_ref)(void *ctx, uint64_t pa);
 	void (*page_free)(void *ctx, uint64_t pa);
+	/* Optional: 512 zeroed pages forming one naturally aligned 2 MiB block,
+	 * each with its own reference (freed one by one like any page). */
+	int (*page_alloc_2m)(void *ctx, uint64_t *pa);
 	void *ctx;
 };
 

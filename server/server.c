@@ -163,6 +163,18 @@ static void env_page_free(void *ctx, uint64_t pa)
 	frame_unref(&srv_fa, frame_from_pa(&srv_fa, pa));
 }
 
+static int env_page_alloc_2m(void *ctx, uint64_t *pa)
+{
+	(void)ctx;
+	struct frame *f = frame_alloc(&srv_fa, 9);
+	if (!f)
+		return -MICA_ENOMEM;
+	*pa = frame_to_pa(&srv_fa, f);
+	memset(server_window(*pa), 0, PAGE_SIZE << 9);
+	frame_split(&srv_fa, f); /* each page is then referenced and freed on its own */
+	return 0;
+}
+
 const struct mm_env server_env = {
 	.enter = env_enter,
 	.remove = env_remove,
@@ -170,6 +182,7 @@ const struct mm_env server_env = {
 	.page_alloc = env_page_alloc,
 	.page_ref = env_page_ref,
 	.page_free = env_page_free,
+	.page_alloc_2m = env_page_alloc_2m,
 };
 
 static struct client_slot *client_by_badge(uint64_t badge)

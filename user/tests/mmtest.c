@@ -97,6 +97,28 @@ static void test_fixed_and_alignment(void)
 	}
 }
 
+static void test_superpage_fault(void)
+{
+	char *p;
+	long r = mm_map(0, 4UL << 20, RW, 0, 2UL << 20, (void **)&p);
+	p[12345] = 1; /* inside the first 2 MiB: a whole 2 MiB frame */
+	struct mm_query_result q;
+	check("superpage_fault", r == 0 && mm_query(p, &q) == 0 && q.resident == 512,
+	      (long)q.resident);
+	int zero = 1;
+	for (unsigned off = 0; off < (2U << 20); off += 64 * 1024)
+		zero &= off == 12288 || p[off] == 0;
+	check("superpage_zeroed", zero && p[12345] == 1, 0);
+	/* Cut one page out of the middle: the kernel splits the translation. */
+	r = mm_unmap(p + 300 * PAGE_SIZE, PAGE_SIZE);
+	check("superpage_partial_unmap", r == 0 && p[299 * PAGE_SIZE] == 0 && p[12345] == 1 &&
+						 mm_query(p, &q) == 0 && q.resident == 300,
+	      (long)q.resident);
+	r = mm_protect(p, PAGE_SIZE, MM_PROT_READ);
+	check("superpage_partial_protect", r == 0 && p[PAGE_SIZE] == 0, r);
+	mm_unmap(p, 4UL << 20);
+}
+
 static void test_wire(void)
 {
 	char *p;
@@ -522,6 +544,7 @@ int mica_main(uintptr_t arg)
 	case MMTEST_MAIN:
 		test_lazy_and_query();
 		test_fixed_and_alignment();
+		test_superpage_fault();
 		test_wire();
 		test_errors();
 		test_malloc();
