@@ -392,8 +392,24 @@ static long op_map(struct mm_client *c, const struct mm_env *env, const struct m
 	return (long)addr;
 }
 
+/* Entries a range operation adds by splitting: one for each end of the range
+ * that falls strictly inside an entry (a protect or wire there makes the piece
+ * its own entry), but an unmap only adds one when both ends cut the same entry.
+ * A request that would take the map past its entries quota is refused up front
+ * (as Linux refuses an munmap past its map count), so the quota holds. */
+static bool split_would_exceed(struct mm_client *c, uint64_t addr, uint64_t len, bool unmap)
+{
+	struct vm_map_entry *lo = 0, *hi = 0;
+	bool cut_lo = vm_map_lookup(&c->map, addr, &lo) && lo->start < addr;
+	bool cut_hi = vm_map_lookup(&c->map, addr + len - 1, &hi) && hi->end > addr + len;
+	size_t extra = unmap ? (cut_lo && cut_hi && lo == hi) : (size_t)cut_lo + cut_hi;
+	return c->map.nentries + extra > c->quota.entries;
+}
+
 static long op_unmap(struct mm_client *c, const struct mm_env *env, const struct mm_request *req)
 {
+	if (split_would_exceed(c, req->addr, req->len, true))
+		return -MICA_ENOMEM;
 	struct release_ctx r = {c, env};
 	return vm_map_remove(&c->map, req->addr, req->len, release_piece, &r);
 }
@@ -403,6 +419,8 @@ static long op_protect(struct mm_client *c, const struct mm_env *env,
 {
 	if (c->forbid_wx && (req->prot & MM_PROT_WRITE) && (req->prot & MM_PROT_EXEC))
 		return -MICA_EACCES;
+	if (split_would_exceed(c, req->addr, req->len, false))
+		return -MICA_ENOMEM;
 	int err = vm_map_protect(&c->map, req->addr, req->len, req->prot);
 	if (err)
 		return err;
@@ -459,6 +477,8 @@ static long op_wire(struct mm_client *c, const struct mm_env *env, const struct 
 	uint64_t newly = pages_with_wiring(c, req->addr, req->len, false);
 	if (newly > c->quota.wired - c->wired_pages)
 		return -MICA_EAGAIN;
+	if (split_would_exceed(c, req->addr, req->len, false))
+		return -MICA_ENOMEM;
 	/* Everything that can refuse the request is checked, and every frame it needs
 	 * allocated, before a page is made resident; the pages come before the wiring.
 	 * A failure then only has to take back the pages this call made: unwiring the
@@ -507,6 +527,8 @@ static long op_wire(struct mm_client *c, const struct mm_env *env, const struct 
 
 static long op_unwire(struct mm_client *c, const struct mm_request *req)
 {
+	if (split_would_exceed(c, req->addr, req->len, false))
+		return -MICA_ENOMEM;
 	uint64_t was = pages_with_wiring(c, req->addr, req->len, true);
 	int err = vm_map_unwire(&c->map, req->addr, req->len);
 	if (!err)

@@ -346,7 +346,10 @@ static long server_info(struct mm_client *c, uint64_t *out, unsigned *nout)
 	out[5] = c->map.nentries;
 	out[6] = ki.karena_inuse;
 	out[7] = server_donated_pages + server_heap_pages();
-	*nout = 8;
+	out[8] = c->quota.entries;
+	out[9] = c->quota.resident;
+	out[10] = c->quota.wired;
+	*nout = 11;
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct mm_info_result {
 	uint64_t resident, wired, entries; /* this task's */
 	uint64_t kernel_arena;             /* bytes in use */
 	uint64_t server_held;              /* frames the server keeps: its heap, loans to the kernel */
+	uint64_t quota_entries, quota_resident, quota_wired; /* this task's limits */
 };
 long mm_info(struct mm_info_result *info);
 

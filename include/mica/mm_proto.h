@@ -25,7 +25,8 @@
 #define MM_OP_INFO 0x107    /* -> MR0 0, MR1 free frames, MR2 total frames, MR3 resident pages;
 			       mr[4] wired pages, mr[5] entries, mr[6] kernel arena bytes in use,
 			       mr[7] frames the server holds for itself (its heap, and pages lent
-			       to the kernel for page tables): they come back to no client */
+			       to the kernel for page tables): they come back to no client;
+			       mr[8..10] the task's quotas: entries, resident pages, wired pages */
 #define MM_OP_SHARE 0x109   /* MR0 addr, MR1 length, MR2 prot | flags << 8, MR3 hint in the target;
 			       the message carries the target's share token (IPC_TAG_CAP)
 			       -> MR0 the address in the target */

@@ -1428,6 +1428,20 @@ static void rnd_op(struct diff *d, struct dop *op)
 
 /* Expected result of op on the model (before it is applied); *allocs receives the number
  * of frames it needs once every check has passed. */
+/* The server refuses, before anything else that depends on the map, a range
+ * operation whose splits would take the map past its entries quota: one new
+ * entry per end of the range that cuts an entry, or for an unmap one only when
+ * both ends cut the same entry. The model counts on the real map's entries. */
+static bool model_split_exceeds(const struct diff *d, uint64_t a, uint64_t len, bool unmap)
+{
+	struct vm_map_entry *lo = NULL, *hi = NULL;
+	struct vm_map *map = (struct vm_map *)&d->c.map; /* lookup moves only the hint */
+	bool cut_lo = vm_map_lookup(map, a, &lo) && lo->start < a;
+	bool cut_hi = vm_map_lookup(map, a + len - 1, &hi) && hi->end > a + len;
+	size_t extra = unmap ? (cut_lo && cut_hi && lo == hi) : (size_t)cut_lo + cut_hi;
+	return d->c.map.nentries + extra > d->q.entries;
+}
+
 static long m_predict(const struct diff *d, const struct dop *op, const struct mm_request *rq,
                       uint64_t *allocs)
 {
@@ -1464,10 +1478,12 @@ static long m_predict(const struct diff *d, const struct dop *op, const struct m
 		return at;
 	}
 	case D_UNMAP:
-		return 0;
+		return model_split_exceeds(d, a, len, true) ? -MICA_ENOMEM : 0;
 	case D_PROTECT:
 		if ((rq->prot & W) && (rq->prot & X))
 			return -MICA_EACCES;
+		if (model_split_exceeds(d, a, len, false))
+			return -MICA_ENOMEM;
 		for (uint64_t va = a; va < end; va += P) {
 			const struct mpage *p = &d->pg[pidx(va)];
 
@@ -1484,6 +1500,8 @@ static long m_predict(const struct diff *d, const struct dop *op, const struct m
 			newly += d->pg[pidx(va)].mapped && !d->pg[pidx(va)].wired;
 		if (newly > d->q.wired - wired)
 			return -MICA_EAGAIN;
+		if (model_split_exceeds(d, a, len, false))
+			return -MICA_ENOMEM;
 		for (uint64_t va = a; va < end; va += P)
 			if (!d->pg[pidx(va)].mapped || d->pg[pidx(va)].guard)
 				return -MICA_ENOMEM;
@@ -1493,6 +1511,10 @@ static long m_predict(const struct diff *d, const struct dop *op, const struct m
 		return (long)(len / P);
 	}
 	case D_UNWIRE:
+		if (model_split_exceeds(d, a, len, false))
+			return -MICA_ENOMEM;
+		if (model_split_exceeds(d, a, len, false))
+			return -MICA_ENOMEM;
 		for (uint64_t va = a; va < end; va += P)
 			if (!d->pg[pidx(va)].mapped || d->pg[pidx(va)].guard)
 				return -MICA_ENOMEM;

@@ -115,5 +115,8 @@ long mm_info(struct mm_info_result *info)
 	info->entries = MICA_IPCBUF->mr[5];
 	info->kernel_arena = MICA_IPCBUF->mr[6];
 	info->server_held = MICA_IPCBUF->mr[7];
+	info->quota_entries = MICA_IPCBUF->mr[8];
+	info->quota_resident = MICA_IPCBUF->mr[9];
+	info->quota_wired = MICA_IPCBUF->mr[10];
 	return 0;
 }

@@ -65,6 +65,22 @@ static void test_lazy_and_query(void)
 	check("protect_over_hole_changed_nothing", r == 0 && q.prot == RW, r);
 	r = mm_protect(p, PAGE_SIZE, MM_PROT_READ);
 	check("protect", r == 0 && mm_query(p, &q) == 0 && q.prot == MM_PROT_READ, r);
+	/* Protecting the middle page splits an entry in three; giving it back its
+	 * neighbours' protection merges the three into one again. */
+	char *m3;
+	mm_map(0, 4 * PAGE_SIZE, RW, 0, 0, (void **)&m3);
+	r = mm_protect(m3 + PAGE_SIZE, PAGE_SIZE, MM_PROT_READ);
+	check("protect_splits_in_three", r == 0 && mm_query(m3 + PAGE_SIZE, &q) == 0 &&
+						 q.start == (uintptr_t)m3 + PAGE_SIZE &&
+						 q.end == (uintptr_t)m3 + 2 * PAGE_SIZE,
+	      r);
+	r = mm_protect(m3 + PAGE_SIZE, PAGE_SIZE, RW);
+	/* (It may merge further with a compatible neighbour: entries stay maximal.) */
+	check("protect_back_merges", r == 0 && mm_query(m3 + PAGE_SIZE, &q) == 0 &&
+					     q.start <= (uintptr_t)m3 &&
+					     q.end >= (uintptr_t)m3 + 4 * PAGE_SIZE,
+	      r);
+	mm_unmap(m3, 4 * PAGE_SIZE);
 	check("read_after_protect", p[0] == 0x5a, p[0]);
 	r = mm_protect(p, PAGE_SIZE, RW | MM_PROT_EXEC);
 	check("protect_w_x_refused", r == -MICA_EACCES, r);
@@ -136,6 +152,9 @@ static void test_wire(void)
 	check("query_wired", mm_query(p, &q) == 0 && q.wired == 1 && q.resident == 8, 0);
 	struct mm_info_result info;
 	check("info_counts_wired", mm_info(&info) == 0 && info.wired >= 8, (long)info.wired);
+	check("info_reports_quotas", info.quota_entries == 512 && info.quota_resident == 8192 &&
+					     info.quota_wired == 64,
+	      (long)info.quota_entries);
 	r = mm_unwire(p, 8 * PAGE_SIZE);
 	check("unwire", r == 0 && mm_query(p, &q) == 0 && q.wired == 0, r);
 	r = mm_wire(p, 128 * PAGE_SIZE, 0, 0);
@@ -330,6 +349,9 @@ static void share_a(void)
 	for (int spins = 0; spins < 100000 && strcmp(buf + PAGE_SIZE, "hello from B") != 0; spins++)
 		mica_yield();
 	check("share_visible_both_ways", strcmp(buf + PAGE_SIZE, "hello from B") == 0, 0);
+	/* Leave holding wired memory too: the server must take it all back. */
+	char *pinned;
+	mm_map(0, 4 * PAGE_SIZE, RW, MM_MAP_WIRE, 0, (void **)&pinned);
 	strcpy(buf + 100, "A is leaving");
 }
 
