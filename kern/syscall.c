@@ -170,21 +170,31 @@ static long sys_debug_write(struct thread *t, uint64_t buf, uint64_t len)
 	return (long)len;
 }
 
-static long sys_cap_derive(struct thread *t, struct trapframe *tf)
+/* Copy the caller's capability in `src_slot` into an empty slot of `to`, with
+ * rights narrowed by `rights` and, on an unbadged endpoint, a badge (0: keep).
+ * Shared by cap_derive (to = the caller) and cap_copy_to (to = a task it controls). */
+static long cap_copy_checked(struct thread *t, uint64_t src_slot, struct task *to,
+			     uint64_t dst_slot, uint64_t rights, uint64_t badge)
 {
 	int err;
-	if (A(0) == 0 || A(0) >= CAP_SLOTS || t->task->caps[A(0)].type == CAP_TYPE_NULL)
+	if (src_slot == 0 || src_slot >= CAP_SLOTS ||
+	    t->task->caps[src_slot].type == CAP_TYPE_NULL)
 		return -MICA_EBADF;
-	struct cap *src = &t->task->caps[A(0)];
-	struct cap *dst = cap_free_slot(t->task, A(1), &err);
+	struct cap *src = &t->task->caps[src_slot];
+	struct cap *dst = cap_free_slot(to, dst_slot, &err);
 	if (!dst)
 		return err;
-	if (A(2) & ~(uint64_t)CAP_RIGHTS_ALL)
+	if (rights & ~(uint64_t)CAP_RIGHTS_ALL)
 		return -MICA_EINVAL;
-	if ((err = check_badge(src, A(3))) != 0)
+	if ((err = check_badge(src, badge)) != 0)
 		return err;
-	cap_install(dst, src, (unsigned)A(2), A(3) ? A(3) : src->badge);
+	cap_install(dst, src, (unsigned)rights, badge ? badge : src->badge);
 	return 0;
+}
+
+static long sys_cap_derive(struct thread *t, struct trapframe *tf)
+{
+	return cap_copy_checked(t, A(0), t->task, A(1), A(2), A(3));
 }
 
 static long sys_cap_copy_to(struct thread *t, struct trapframe *tf)
@@ -193,18 +203,7 @@ static long sys_cap_copy_to(struct thread *t, struct trapframe *tf)
 	struct task *target = task_arg(t, A(0), &err);
 	if (!target)
 		return err;
-	if (A(1) == 0 || A(1) >= CAP_SLOTS || t->task->caps[A(1)].type == CAP_TYPE_NULL)
-		return -MICA_EBADF;
-	struct cap *src = &t->task->caps[A(1)];
-	struct cap *dst = cap_free_slot(target, A(2), &err);
-	if (!dst)
-		return err;
-	if (A(3) & ~(uint64_t)CAP_RIGHTS_ALL)
-		return -MICA_EINVAL;
-	if ((err = check_badge(src, A(4))) != 0)
-		return err;
-	cap_install(dst, src, (unsigned)A(3), A(4) ? A(4) : src->badge);
-	return 0;
+	return cap_copy_checked(t, A(1), target, A(2), A(3), A(4));
 }
 
 static long sys_cap_identify(struct thread *t, struct trapframe *tf)
