@@ -106,6 +106,16 @@ static int server_donate(void)
 	return 0;
 }
 
+/* A privileged call that needs kernel memory (a task, a thread, page tables)
+ * answers -ENOMEM when the kernel pool is dry: lend it pages and try again. */
+#define WITH_LOANS(call)                                                                           \
+	({                                                                                         \
+		long r_;                                                                           \
+		while ((r_ = (call)) == -MICA_ENOMEM && server_donate() == 0)                      \
+			;                                                                          \
+		r_;                                                                                \
+	})
+
 static uint64_t mica_prot(unsigned mm_prot)
 {
 	return (uint64_t)mm_prot << 1; /* R, W, X sit one bit higher in the PTE */
@@ -116,31 +126,19 @@ static int env_enter(void *ctx, uint64_t task, uint64_t va, uint64_t pa, uint64_
 {
 	(void)ctx;
 	struct mica_mapping m = {va, pa, len, mica_prot(prot)};
-	long err;
-	while ((err = mica_mm_enter(task, &m, 1)) == -MICA_ENOMEM)
-		if (server_donate())
-			return -MICA_ENOMEM;
-	return (int)err;
+	return (int)WITH_LOANS(mica_mm_enter(task, &m, 1));
 }
 
 static int env_remove(void *ctx, uint64_t task, uint64_t va, uint64_t len)
 {
 	(void)ctx;
-	long err;
-	while ((err = mica_mm_remove(task, va, len)) == -MICA_ENOMEM)
-		if (server_donate())
-			return -MICA_ENOMEM;
-	return (int)err;
+	return (int)WITH_LOANS(mica_mm_remove(task, va, len));
 }
 
 static int env_protect(void *ctx, uint64_t task, uint64_t va, uint64_t len, unsigned prot)
 {
 	(void)ctx;
-	long err;
-	while ((err = mica_mm_protect(task, va, len, mica_prot(prot))) == -MICA_ENOMEM)
-		if (server_donate())
-			return -MICA_ENOMEM;
-	return (int)err;
+	return (int)WITH_LOANS(mica_mm_protect(task, va, len, mica_prot(prot)));
 }
 
 static int env_page_alloc(void *ctx, uint64_t *pa)
@@ -277,7 +275,7 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 	 * endpoint and its exit notification. */
 	if (mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND | CAP_RIGHT_GRANT, badge))
 		return 0;
-	if (mica_space_create_notify(CAP_SLOT_MEMCTL, task, module, SERVER_TMP) < 0) {
+	if (WITH_LOANS(mica_space_create_notify(CAP_SLOT_MEMCTL, task, module, SERVER_TMP)) < 0) {
 		mica_cap_delete(SERVER_TMP);
 		return 0;
 	}
@@ -311,8 +309,8 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT,
 				       CAP_RIGHT_SEND | CAP_RIGHT_GRANT, 0);
 	if (!err)
-		err = mica_thread_start(task, img.entry, USER_STACK_TOP, arg, USER_IPCBUF_VA, prio,
-					SERVER_TMP);
+		err = WITH_LOANS(mica_thread_start(task, img.entry, USER_STACK_TOP, arg,
+						   USER_IPCBUF_VA, prio, SERVER_TMP));
 	mica_cap_delete(SERVER_TMP);
 	if (err < 0) {
 		/* The exit note of the half-built task releases the slot. */
@@ -394,10 +392,7 @@ static long server_map_device(struct client_slot *s, const uint64_t *mr)
 		return err;
 	unsigned pte = (prot & MM_PROT_WRITE) ? (unsigned)prot | MM_PROT_READ : (unsigned)prot;
 	struct mica_mapping m = {at, pa, len, mica_prot(pte) | MICA_MAP_DEVICE};
-	long kerr;
-	while ((kerr = mica_mm_enter(s->c.task, &m, 1)) == -MICA_ENOMEM)
-		if (server_donate())
-			break;
+	long kerr = WITH_LOANS(mica_mm_enter(s->c.task, &m, 1));
 	if (kerr) {
 		vm_map_remove(&s->c.map, at, len, 0, 0);
 		return kerr;
@@ -530,5 +525,5 @@ void server_run(void)
 
 int server_start(void)
 {
-	return (int)mica_endpoint_create(CAP_SLOT_MEMCTL, SERVER_EP);
+	return (int)WITH_LOANS(mica_endpoint_create(CAP_SLOT_MEMCTL, SERVER_EP));
 }
