@@ -25,6 +25,11 @@ packages=(
 	bear
 )
 
+# libFuzzer and clang's sanitizer runtimes are a separate, version-numbered
+# package that clang only recommends: name the one matching the clang on offer.
+clang_rt=$(apt-cache depends clang 2>/dev/null | sed -n 's/.*Depends: clang-\([0-9][0-9]*\)$/libclang-rt-\1-dev/p' | head -n 1)
+[ -n "$clang_rt" ] && packages+=("$clang_rt")
+
 missing=()
 for p in "${packages[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
