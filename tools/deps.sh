@@ -27,8 +27,14 @@ packages=(
 
 # libFuzzer and clang's sanitizer runtimes are a separate, version-numbered
 # package that clang only recommends: name the one matching the clang on offer.
-clang_rt=$(apt-cache depends clang 2>/dev/null | sed -n 's/.*Depends: clang-\([0-9][0-9]*\)$/libclang-rt-\1-dev/p' | head -n 1)
-[ -n "$clang_rt" ] && packages+=("$clang_rt")
+# (On a machine whose package lists are still empty this finds nothing; it is
+# asked again after apt-get update below.)
+clang_rt() {
+	apt-cache depends clang 2>/dev/null |
+		sed -n 's/.*Depends: clang-\([0-9][0-9]*\)$/libclang-rt-\1-dev/p' | head -n 1
+}
+rt=$(clang_rt)
+[ -n "$rt" ] && packages+=("$rt")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -48,4 +54,8 @@ fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
 apt-get update -q
+if [ -z "$rt" ]; then
+	rt=$(clang_rt)
+	[ -n "$rt" ] && missing+=("$rt")
+fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
