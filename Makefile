@@ -215,9 +215,10 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory kernel
 	tools/qemu-run.sh $(KERNEL_IMG) -append mica.demo
 
+# QEMU waits for gdb on :1234; it goes when gdb does.
 gdb: kernel
-	tools/qemu-run.sh $(KERNEL_IMG) -S -s & \
-	gdb-multiarch -q -ex 'target remote :1234' $(KERNEL_ELF); kill %1 2>/dev/null || true
+	tools/qemu-run.sh $(KERNEL_IMG) -S -s & qemu=$$!; \
+	gdb-multiarch -q -ex 'target remote :1234' $(KERNEL_ELF); kill $$qemu 2>/dev/null || true
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory kernel uboot-image host-tests fuzz-targets dtbs \
