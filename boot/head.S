@@ -66,7 +66,7 @@ boot_entry:
 
 boot_high:
 	lla	sp, boot_stack_top	/* same stack, now by virtual address */
-	lla	t0, boot_hart_block
+	lla	t0, hart_blocks		/* index 0: the boot hart's */
 	addi	tp, t0, HART_LOCAL_SIZE	/* tp points past struct hart; TLS lives above */
 	mv	a0, s0
 	mv	a1, s1
@@ -77,10 +77,42 @@ boot_high:
 	j	3b
 
 boot_park:
-	/* Parked until SMP support starts harts properly through HSM. */
+	/* A hart released by firmware without HSM. Mica starts the others only
+	 * through HSM, at secondary_entry; this one stays here for good. */
 	csrw	sie, zero
 4:	wfi
 	j	4b
+
+/*
+ * A hart started through SBI HSM (kern/smp.c): a0 = hart id, a1 = physical
+ * address of its struct secondary_args {satp, sp, tp, entry}, MMU off. Loading
+ * satp makes this physical PC meaningless (the kernel tables map nothing in
+ * the lower half), so the next fetch faults, and the fault lands at stvec:
+ * the virtual entry. Position independent like the rest of this page.
+ */
+	.balign 4
+	.globl secondary_entry
+secondary_entry:
+	csrw	sie, zero
+	csrw	sscratch, zero
+	ld	t0, 24(a1)
+	csrw	stvec, t0
+	ld	sp, 8(a1)
+	ld	tp, 16(a1)
+	ld	t0, 0(a1)
+	sfence.vma
+	csrw	satp, t0
+	/* not reached: the fetch of this instruction faults to stvec */
+5:	j	5b
+
+	.section .text
+	.balign 4
+	.globl secondary_high
+secondary_high:
+	sfence.vma
+	call	secondary_main
+6:	wfi
+	j	6b
 
 	.section .data
 	.balign 4

@@ -7,13 +7,14 @@
 #include "kern/hart.h"
 #include "kern/karena.h"
 #include "kern/sched.h"
+#include "kern/smp.h"
 #include "kern/task.h"
 #include "mica/errno.h"
 
 uint64_t endpoints_live;
 static uint32_t endpoint_ids;
 
-/* => kernel entered */
+/* => BKL held */
 struct endpoint *endpoint_create(void)
 {
 	struct endpoint *ep = km_alloc(sizeof(*ep), KM_ZERO | KM_CANFAIL);
@@ -51,7 +52,7 @@ void endpoint_ref(struct endpoint *ep, unsigned rights)
 		ep->recv_caps++;
 }
 
-/* => kernel entered */
+/* => BKL held */
 void endpoint_put(struct endpoint *ep, unsigned rights)
 {
 	if ((rights & CAP_RIGHT_RECV) && --ep->recv_caps == 0)
@@ -68,7 +69,7 @@ void endpoint_put(struct endpoint *ep, unsigned rights)
 	km_free(ep, sizeof(*ep), 0);
 }
 
-/* => kernel entered */
+/* => BKL held */
 void endpoint_unref(struct endpoint *ep)
 {
 	endpoint_put(ep, 0);
@@ -139,7 +140,7 @@ static void become_callee(struct thread *caller, struct thread *callee)
 	callee->reply_to = caller;
 }
 
-/* => kernel entered */
+/* => BKL held */
 void ipc_send(struct thread *t, const struct cap *c, bool call)
 {
 	struct endpoint *ep = c->obj;
@@ -165,10 +166,13 @@ void ipc_send(struct thread *t, const struct cap *c, bool call)
 		sched_remove(t);
 		become_callee(t, r);
 		r->state = THREAD_RUNNABLE;
-		if (!this_hart()->cur)
-			this_hart()->cur = r;
-		else
-			sched_make_runnable(r);
+		struct hart *h = this_hart();
+		if (!h->cur && (r->affinity & hart_bit(h))) {
+			h->cur = r;
+			r->running_on = h;
+		} else {
+			sched_make_runnable(r); /* pinned elsewhere: its hart gets an IPI */
+		}
 	} else {
 		t->ctx.x[10] = 0;
 		sched_make_runnable(r);
@@ -189,7 +193,7 @@ static void deliver_exit(struct thread *r, struct exit_note *n)
 	km_free(n, sizeof(*n), 0);
 }
 
-/* => kernel entered */
+/* => BKL held */
 void endpoint_post_exit(struct endpoint *ep, struct exit_note *note)
 {
 	struct thread *r = thread_queue_pop(&ep->receivers);
@@ -207,7 +211,7 @@ void endpoint_post_exit(struct endpoint *ep, struct exit_note *note)
 	ep->notes_tail = note;
 }
 
-/* => kernel entered */
+/* => BKL held */
 void ipc_recv(struct thread *t, const struct cap *c)
 {
 	struct endpoint *ep = c->obj;
@@ -238,7 +242,7 @@ void ipc_recv(struct thread *t, const struct cap *c)
 	}
 }
 
-/* => kernel entered */
+/* => BKL held */
 void ipc_reply(struct thread *t)
 {
 	struct thread *c = t->reply_to;
@@ -279,7 +283,7 @@ static unsigned fault_access(uint64_t scause)
 	}
 }
 
-/* => kernel entered */
+/* => BKL held */
 void ipc_deliver_fault(struct thread *t, uint64_t scause, uint64_t stval, uint64_t pc)
 {
 	struct endpoint *ep = t->fault_ep;
@@ -298,7 +302,7 @@ void ipc_deliver_fault(struct thread *t, uint64_t scause, uint64_t stval, uint64
 	ipc_send(t, &c, true);
 }
 
-/* => kernel entered */
+/* => BKL held */
 void ipc_detach_thread(struct thread *t)
 {
 	if (t->queued_on) {

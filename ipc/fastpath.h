@@ -8,6 +8,10 @@
  *
  * Inline, because the system-call entry is their only caller and a call and
  * return per IPC is a measurable share of a round trip.
+ *
+ * Both paths switch to the partner on this hart, so the partner must be
+ * allowed here; a partner pinned elsewhere goes the general way, which
+ * queues it and wakes its hart by IPI.
  */
 #ifndef MICA_IPC_FASTPATH_H
 #define MICA_IPC_FASTPATH_H
@@ -34,14 +38,14 @@ static inline void copy_regs(struct trapframe *to, const struct trapframe *from,
 static inline void switch_to(struct hart *h, struct thread *from, struct thread *to)
 {
 	h->cur = to;
-	if (to->task != from->task) {
-		pmap_activate_fast(&to->task->pm);
-		h->active_pmap = &to->task->pm;
-	}
+	from->running_on = 0;
+	to->running_on = h;
+	if (to->task != from->task)
+		pmap_activate_fast(h, &to->task->pm);
 }
 
-/* => kernel entered from U-mode with t current */
-static inline bool ipc_fastpath_call(struct thread *t, struct trapframe *tf)
+/* => BKL held, t current on h */
+static inline bool ipc_fastpath_call(struct hart *h, struct thread *t, struct trapframe *tf)
 {
 	uint64_t slot = tf->x[10], tag = tf->x[11];
 	if (slot >= CAP_SLOTS || (tag & (IPC_TAG_CAP | IPC_TAG_LEN_MASK)) > IPC_REG_WORDS)
@@ -51,7 +55,7 @@ static inline bool ipc_fastpath_call(struct thread *t, struct trapframe *tf)
 		return false;
 	struct endpoint *ep = c->obj;
 	struct thread *r = ep->receivers.head;
-	if (!r || r->reply_to)
+	if (!r || r->reply_to || !(r->affinity & (1UL << h->index)))
 		return false;
 	ep->receivers.head = r->qnext;
 	if (r->qnext)
@@ -66,12 +70,12 @@ static inline bool ipc_fastpath_call(struct thread *t, struct trapframe *tf)
 	t->callee = r;
 	r->reply_to = t;
 	r->state = THREAD_RUNNABLE;
-	switch_to(this_hart(), t, r);
+	switch_to(h, t, r);
 	return true;
 }
 
-/* => kernel entered from U-mode with t current */
-static inline bool ipc_fastpath_reply_recv(struct thread *t, struct trapframe *tf)
+/* => BKL held, t current on h */
+static inline bool ipc_fastpath_reply_recv(struct hart *h, struct thread *t, struct trapframe *tf)
 {
 	uint64_t slot = tf->x[10], tag = tf->x[11];
 	if (slot >= CAP_SLOTS || (tag & (IPC_TAG_CAP | IPC_TAG_LEN_MASK)) > IPC_REG_WORDS)
@@ -84,7 +88,7 @@ static inline bool ipc_fastpath_reply_recv(struct thread *t, struct trapframe *t
 	/* The caller must be a plain call, and no thread of its priority or above
 	 * may be waiting to run (round robin would pick that one first). */
 	if (!caller || caller->in_fault || ep->senders.head || ep->notes_head ||
-	    sched_contender(caller->prio))
+	    sched_contender(caller->prio) || !(caller->affinity & (1UL << h->index)))
 		return false;
 	copy_regs(&caller->ctx, tf, tag, 0);
 	tf->sepc += 4;
@@ -94,7 +98,7 @@ static inline bool ipc_fastpath_reply_recv(struct thread *t, struct trapframe *t
 	t->state = THREAD_RECV_BLOCKED;
 	t->queued_on = ep;
 	thread_queue_push(&ep->receivers, t);
-	switch_to(this_hart(), t, caller);
+	switch_to(h, t, caller);
 	return true;
 }
 

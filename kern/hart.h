@@ -28,8 +28,12 @@ struct hart {
 	uint64_t kstack_top;       /* the kernel stack a user trap runs on */
 	uint64_t scratch;          /* trap.S spills t0 here */
 	struct thread *cur;        /* the thread this hart runs, or NULL */
-	struct pmap *active_pmap;
+	struct pmap *active_pmap;  /* what satp holds; changed only under the BKL */
 	uint64_t hartid;
+	unsigned index;            /* 0 for the boot hart, then device-tree order */
+	uint64_t asid_generation;  /* the ASID generation this hart's TLB is clean for */
+	uint64_t kstack_bottom;    /* for the backtrace's bounds check */
+	bool ipi_seen;             /* an IPI was taken in kernel mode: reschedule */
 	uint64_t ticks;          /* timer interrupts taken */
 	uint64_t next_deadline;  /* absolute time of the next tick */
 	uint64_t tick_interval;  /* timebase ticks per scheduler tick */
@@ -59,7 +63,7 @@ static inline struct hart *this_hart(void)
 	return (struct hart *)(tp - HART_LOCAL_SIZE);
 }
 
-void hart_block_init(struct hart_block *b, uint64_t hartid);
+void hart_block_init(struct hart_block *b, uint64_t hartid, unsigned index);
 #endif
 
 #endif

@@ -8,6 +8,7 @@
 #include "arch/riscv64/timer.h"
 #include "arch/riscv64/trapframe.h"
 #include "kern/console.h"
+#include "kern/bkl.h"
 #include "kern/hart.h"
 #include "kern/karena.h"
 #include "kern/kpool.h"
@@ -16,6 +17,7 @@
 #include "kern/panic.h"
 #include "kern/root.h"
 #include "kern/sched.h"
+#include "kern/smp.h"
 #include "lib/dt.h"
 #include "lib/platform.h"
 #include "mica/bootinfo.h"
@@ -24,8 +26,8 @@
 
 #define MICA_RELEASE "0.1.0-dev"
 
-extern struct hart_block boot_hart_block;
 extern char _start[], _end[];
+extern char boot_stack_bottom[], boot_stack_top[];
 
 static struct plat_info plat;
 static struct pmap_boot_info pmap_info;
@@ -140,7 +142,9 @@ static void maybe_crash_on_request(const struct dt *dt)
 
 _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 {
-	hart_block_init(&boot_hart_block, hartid);
+	hart_block_init(&hart_blocks[0], hartid, 0);
+	this_hart()->kstack_bottom = (uint64_t)boot_stack_bottom;
+	this_hart()->kstack_top = (uint64_t)boot_stack_top;
 	boot_root[vpn2(boot_load_pa)] = 0; /* the identity slot served its purpose */
 	sfence_vma_all();
 	/* Floating point stays off in the kernel: any FP instruction traps. */
@@ -191,5 +195,8 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 	csr_clear(sstatus, SSTATUS_SIE);
 	root_task_create(&plat, have_dt ? &dt : 0, dtb_pa, dt_be32((const uint8_t *)dtb + 4), hartid,
 			 root_flags);
+	csr_set(sie, SIE_SSIE); /* IPIs: another hart queued work for this one */
+	bkl_lock();
+	smp_start_secondaries(&plat);
 	sched_start();
 }

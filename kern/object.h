@@ -3,8 +3,8 @@
  *
  * Every object comes from the kernel arena. The kernel is event driven: one
  * kernel stack per hart, and a thread that blocks is just a state, so nothing
- * below ever sleeps. Only the boot hart runs tasks today; the big kernel lock
- * of the SMP work will cover all of this.
+ * below ever sleeps. Every field here is read and written only with the big
+ * kernel lock held (kern/bkl.h).
  */
 #ifndef MICA_KERN_OBJECT_H
 #define MICA_KERN_OBJECT_H
@@ -42,6 +42,9 @@ struct thread {
 	uint8_t state;
 	bool is_call;  /* SEND_BLOCKED: the pending send is a call */
 	bool in_fault; /* REPLY_BLOCKED on the fault handler */
+	bool report_hart; /* SYS_THREAD_AFFINITY: put the hart index in a1 when next run */
+	uint64_t affinity; /* hart indices it may run on */
+	struct hart *running_on; /* the hart whose current thread it is, or NULL */
 	struct thread *qnext, *qprev; /* run queue or endpoint queue */
 	struct endpoint *queued_on;
 	struct thread *reply_to; /* a caller waiting for this thread's reply */
@@ -86,7 +89,9 @@ struct task {
 	uint32_t id;
 	uint32_t nthreads;
 	uint32_t refs; /* task capabilities naming it, plus one while it is alive */
+	uint32_t zombies; /* killed threads still current on another hart */
 	bool dead;
+	bool killed; /* ended by a kill with a reason, not by its own exit */
 	uint64_t debug_budget; /* SYS_DEBUG_WRITE bytes left this tick */
 	struct endpoint *exit_ep; /* told when the task ends, or NULL */
 	struct exit_note *exit_note;

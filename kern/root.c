@@ -189,8 +189,8 @@ void root_task_create(const struct plat_info *p, const struct dt *dt, uint64_t d
 	struct cap self = {.type = CAP_TYPE_TASK, .rights = CAP_RIGHTS_ALL, .obj = t};
 	cap_install(&t->caps[CAP_SLOT_SELF], &self, CAP_RIGHTS_ALL, 0);
 
-	if (thread_create(t, entry, ROOT_STACK_TOP, BOOTINFO_VA, ROOT_IPCBUF_VA, ROOT_PRIORITY, 0,
-			  0, 0) < 0)
+	if (thread_create(t, entry, ROOT_STACK_TOP, BOOTINFO_VA, ROOT_IPCBUF_VA, ROOT_PRIORITY,
+			  ~0UL, 0, 0, 0) < 0)
 		panic("root: cannot start the root thread");
 	root_task = t;
 	uint64_t total = 0;

@@ -10,6 +10,7 @@
 #include "arch/riscv64/timer.h"
 #include "ipc/endpoint.h"
 #include "ipc/fastpath.h"
+#include "kern/bkl.h"
 #include "kern/cap.h"
 #include "kern/console.h"
 #include "kern/hart.h"
@@ -18,6 +19,7 @@
 #include "mica/bootinfo.h"
 #include "kern/kpool.h"
 #include "kern/sched.h"
+#include "kern/smp.h"
 #include "kern/syscall.h"
 #include "kern/task.h"
 #include "kern/uaccess.h"
@@ -150,7 +152,7 @@ static void sys_ipc(struct thread *t, struct trapframe *tf, unsigned nr)
 static long sys_debug_write(struct thread *t, uint64_t buf, uint64_t len)
 {
 	struct task *task = t->task;
-	uint64_t now = this_hart()->ticks;
+	uint64_t now = hart_at(0)->ticks; /* one clock for every hart */
 	if (task->debug_budget >> 32 != now) /* high half: the tick the budget is for */
 		task->debug_budget = (now << 32) | DEBUG_BYTES_PER_TICK;
 	uint64_t left = task->debug_budget & 0xffffffffu;
@@ -229,6 +231,8 @@ static long sys_kernel_info(struct thread *t, struct trapframe *tf)
 		.threads = threads_live,
 		.endpoints = endpoints_live,
 		.ticks = this_hart()->ticks,
+		.harts = harts_online,
+		.hart_index = this_hart()->index,
 	};
 	(void)t;
 	return copy_to_user(A(0), &info, sizeof(info));
@@ -371,7 +375,24 @@ static long sys_thread_start(struct thread *t, struct trapframe *tf)
 		fault_ep = c->obj;
 		fault_badge = c->badge;
 	}
-	return thread_create(task, pc, sp, A(3), A(4), (unsigned)prio, fault_ep, fault_badge, 0);
+	/* The new thread may run where its creator may. */
+	return thread_create(task, pc, sp, A(3), A(4), (unsigned)prio, t->affinity, fault_ep,
+			     fault_badge, 0);
+}
+
+/* The new mask takes effect on the way out: sched_next() moves the thread if
+ * this hart is no longer allowed, and reports where it landed in a1. */
+static long sys_thread_affinity(struct thread *t, struct trapframe *tf)
+{
+	uint64_t mask = A(0);
+	uint64_t old = t->affinity & harts_online_mask;
+	if (mask) {
+		if (!(mask & harts_online_mask))
+			return -MICA_EINVAL;
+		t->affinity = mask;
+	}
+	t->report_hart = true;
+	return (long)old;
 }
 
 static long sys_mm_donate(struct thread *t, struct trapframe *tf)
@@ -407,6 +428,9 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 	case SYS_YIELD:
 		set_result(tf, 0);
 		sched_yield_current();
+		return;
+	case SYS_THREAD_AFFINITY:
+		set_result(tf, sys_thread_affinity(t, tf));
 		return;
 	case SYS_THREAD_EXIT:
 		thread_exit(t);
@@ -483,29 +507,52 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 	}
 }
 
-/* Every trap from U-mode lands here; returns the context to resume.
- * => interrupts off, on this hart's kernel stack */
+/* Every trap from U-mode lands here, on this hart's kernel stack with
+ * interrupts off; returns the context to resume, which may belong to another
+ * thread. The BKL is held from here until that return. */
 struct trapframe *user_trap(struct trapframe *tf)
 {
-	struct thread *t = this_hart()->cur;
-	uint64_t scause = csr_read(scause);
-	if (scause & SCAUSE_INTERRUPT) {
-		if ((scause & ~SCAUSE_INTERRUPT) == IRQ_S_TIMER) {
-			timer_interrupt();
-			sched_tick();
-		}
+	/* Read the trap CSRs first: waiting for the BKL may take interrupts,
+	 * which overwrite them. */
+	uint64_t scause = csr_read(scause), stval = csr_read(stval);
+	bkl_lock();
+	struct hart *h = this_hart();
+	struct thread *t = h->cur;
+	uint64_t irq = scause & SCAUSE_INTERRUPT ? scause & ~SCAUSE_INTERRUPT : ~0UL;
+	if (irq == IRQ_S_TIMER)
+		timer_interrupt();
+	else if (irq == IRQ_S_SOFT)
+		csr_clear(sip, SIP_SSIP);
+	if (t->state == THREAD_DEAD) {
+		thread_reap(t); /* killed by another hart while it ran here */
+	} else if (irq == IRQ_S_TIMER) {
+		sched_tick();
+	} else if (irq == IRQ_S_SOFT) {
+		h->ipi_seen = true;
+	} else if (irq != ~0UL) {
+		/* not enabled in sie: nothing to do */
 	} else if (scause == EXC_ECALL_U) {
 		uint64_t nr = tf->x[17];
-		if (nr == SYS_CALL && ipc_fastpath_call(t, tf))
-			return &this_hart()->cur->ctx;
-		if (nr == SYS_REPLY_RECV && ipc_fastpath_reply_recv(t, tf))
-			return &this_hart()->cur->ctx;
+		if ((nr == SYS_CALL && ipc_fastpath_call(h, t, tf)) ||
+		    (nr == SYS_REPLY_RECV && ipc_fastpath_reply_recv(h, t, tf))) {
+			tf = &h->cur->ctx;
+			bkl_unlock();
+			return tf;
+		}
 		tf->sepc += 4;
 		syscall_dispatch(t, tf);
 	} else {
 		tf->scause = scause;
-		tf->stval = csr_read(stval);
+		tf->stval = stval;
 		ipc_deliver_fault(t, tf->scause, tf->stval, tf->sepc);
 	}
-	return sched_next();
+	if (h->ipi_seen) {
+		/* Here, or while this hart waited for the BKL, another hart
+		 * asked it to look at the run queue. */
+		h->ipi_seen = false;
+		sched_preempt_check();
+	}
+	tf = sched_next();
+	bkl_unlock();
+	return tf;
 }

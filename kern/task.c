@@ -10,6 +10,8 @@
 #include "kern/kmem.h"
 #include "kern/panic.h"
 #include "kern/sched.h"
+#include "kern/smp.h"
+#include "mica/kassert.h"
 #include "mica/errno.h"
 #include "mica/param.h"
 
@@ -17,7 +19,7 @@ uint64_t tasks_live, threads_live;
 struct task *root_task;
 static uint32_t task_ids, thread_ids;
 
-/* => kernel entered */
+/* => BKL held */
 struct task *task_create(const char *name, struct endpoint *exit_ep, uint64_t exit_badge)
 {
 	struct task *t = km_alloc(sizeof(*t), KM_ZERO | KM_CANFAIL);
@@ -55,18 +57,20 @@ static void task_free(struct task *t)
 	km_free(t, sizeof(*t), 0);
 }
 
-/* => kernel entered */
+/* => BKL held */
 void task_unref(struct task *t)
 {
 	if (--t->refs == 0)
 		task_free(t);
 }
 
+/* A thread that is current on another hart cannot be freed here: that hart
+ * may be about to load its registers and return to user mode. It becomes a
+ * zombie (dead, off every queue and out of its task) and an IPI brings its
+ * hart into the kernel, where thread_reap() frees it. */
 static void thread_destroy(struct thread *th)
 {
 	ipc_detach_thread(th);
-	sched_remove(th);
-	th->state = THREAD_DEAD;
 	struct task *task = th->task;
 	for (struct thread **p = &task->threads; *p; p = &(*p)->task_next) {
 		if (*p == th) {
@@ -75,16 +79,62 @@ static void thread_destroy(struct thread *th)
 		}
 	}
 	task->nthreads--;
+	if (th->running_on && th->running_on != this_hart()) {
+		th->state = THREAD_DEAD;
+		task->zombies++;
+		smp_send_ipi(hart_bit(th->running_on));
+		return;
+	}
+	sched_remove(th);
+	th->state = THREAD_DEAD;
 	threads_live--;
 	km_free(th, sizeof(*th), 0);
 }
 
-/* => kernel entered */
+/* The rest of a task's end, once none of its threads runs anywhere: only
+ * then may its tables go and its exit be told (the memory server reuses the
+ * frames as soon as it hears). => BKL held */
+static void task_finish(struct task *t)
+{
+	if (this_hart()->active_pmap == &t->pm)
+		pmap_activate(&kernel_pmap);
+	pmap_destroy(&t->pm);
+	if (t->exit_ep) {
+		struct endpoint *ep = t->exit_ep;
+		t->exit_note->task_id = t->id;
+		t->exit_note->status = t->exit_status;
+		endpoint_post_exit(ep, t->exit_note);
+		t->exit_ep = 0;
+		t->exit_note = 0;
+		endpoint_unref(ep);
+	}
+	if (t == root_task) {
+		kprintf("mica: the root task has ended%s\n", t->killed ? " abnormally" : "");
+		kernel_shutdown();
+	}
+	task_unref(t);
+}
+
+/* => BKL held, t == this_hart()->cur */
+void thread_reap(struct thread *t)
+{
+	struct task *task = t->task;
+	KASSERT(t->state == THREAD_DEAD && t->running_on == this_hart());
+	this_hart()->cur = 0;
+	t->running_on = 0;
+	threads_live--;
+	km_free(t, sizeof(*t), 0);
+	if (--task->zombies == 0)
+		task_finish(task);
+}
+
+/* => BKL held */
 void task_kill(struct task *t, const char *why, struct thread *culprit)
 {
 	if (t->dead)
 		return;
 	t->dead = true;
+	t->killed = why != 0;
 	if (why) {
 		kprintf("mica: task %u (%s) killed: %s", t->id, t->name, why);
 		if (culprit)
@@ -99,31 +149,14 @@ void task_kill(struct task *t, const char *why, struct thread *culprit)
 	for (unsigned i = 0; i < CAP_SLOTS; i++)
 		if (t->caps[i].type != CAP_TYPE_NULL)
 			cap_clear(&t->caps[i]);
-	if (this_hart()->active_pmap == &t->pm) {
-		pmap_activate(&kernel_pmap);
-		this_hart()->active_pmap = &kernel_pmap;
-	}
-	pmap_destroy(&t->pm);
-	if (t->exit_ep) {
-		struct endpoint *ep = t->exit_ep;
-		t->exit_note->task_id = t->id;
-		t->exit_note->status = t->exit_status;
-		endpoint_post_exit(ep, t->exit_note);
-		t->exit_ep = 0;
-		t->exit_note = 0;
-		endpoint_unref(ep);
-	}
-	if (t == root_task) {
-		kprintf("mica: the root task has ended%s\n", why ? " abnormally" : "");
-		kernel_shutdown();
-	}
-	task_unref(t);
+	if (t->zombies == 0)
+		task_finish(t);
 }
 
-/* => kernel entered */
+/* => BKL held */
 int thread_create(struct task *task, uint64_t pc, uint64_t sp, uint64_t arg, uint64_t ipcbuf_va,
-		  unsigned prio, struct endpoint *fault_ep, uint64_t fault_badge,
-		  struct thread **out)
+		  unsigned prio, uint64_t affinity, struct endpoint *fault_ep,
+		  uint64_t fault_badge, struct thread **out)
 {
 	if (prio >= PRIO_LEVELS)
 		return -MICA_EINVAL;
@@ -141,6 +174,7 @@ int thread_create(struct task *task, uint64_t pc, uint64_t sp, uint64_t arg, uin
 	th->task = task;
 	th->tid = ++thread_ids;
 	th->prio = (uint8_t)prio;
+	th->affinity = affinity;
 	th->ctx.sepc = pc;
 	th->ctx.x[2] = sp;
 	th->ctx.x[10] = arg;
@@ -162,7 +196,7 @@ int thread_create(struct task *task, uint64_t pc, uint64_t sp, uint64_t arg, uin
 	return (int)th->tid;
 }
 
-/* => kernel entered */
+/* => BKL held */
 void thread_exit(struct thread *t)
 {
 	struct task *task = t->task;

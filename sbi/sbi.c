@@ -107,6 +107,14 @@ long sbi_send_ipi(unsigned long hart_mask, unsigned long hart_mask_base)
 	return sbi_ecall(SBI_EXT_IPI, 0, hart_mask, hart_mask_base, 0, 0, 0).error;
 }
 
+long sbi_remote_sfence_vma(unsigned long hart_mask, unsigned long hart_mask_base,
+			   unsigned long start, unsigned long size)
+{
+	if (!sbi.rfence)
+		return SBI_ERR_NOT_SUPPORTED;
+	return sbi_ecall(SBI_EXT_RFENCE, 1, hart_mask, hart_mask_base, start, size, 0).error;
+}
+
 long sbi_remote_sfence_vma_asid(unsigned long hart_mask, unsigned long hart_mask_base,
 				unsigned long start, unsigned long size, unsigned long asid)
 {

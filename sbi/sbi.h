@@ -66,6 +66,8 @@ void sbi_set_timer(uint64_t when);
 
 /* Interprocessor interrupts and remote fences take a hart mask relative to mask_base. */
 long sbi_send_ipi(unsigned long hart_mask, unsigned long hart_mask_base);
+long sbi_remote_sfence_vma(unsigned long hart_mask, unsigned long hart_mask_base,
+			   unsigned long start, unsigned long size);
 long sbi_remote_sfence_vma_asid(unsigned long hart_mask, unsigned long hart_mask_base,
 				unsigned long start, unsigned long size, unsigned long asid);
 

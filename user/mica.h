@@ -98,6 +98,23 @@ static inline long mica_yield(void)
 {
 	return mica_syscall6(SYS_YIELD, 0, 0, 0, 0, 0, 0);
 }
+/* Let the calling thread run only on the harts in `mask` (bit i: hart index i;
+ * 0 leaves it unchanged). Returns the previous mask, or -MICA_EINVAL when the
+ * mask names no running hart; *hart (if not NULL) gets the index of the hart
+ * the thread is on when the call returns, which is always one in the mask. */
+static inline long mica_thread_affinity(uint64_t mask, unsigned *hart)
+{
+	register unsigned long r0 __asm__("a0") = mask;
+	register unsigned long r1 __asm__("a1");
+	register unsigned long r7 __asm__("a7") = SYS_THREAD_AFFINITY;
+	__asm__ volatile("ecall"
+			 : "+r"(r0), "=r"(r1)
+			 : "r"(r7)
+			 : "memory", "a2", "a3", "a4", "a5", "a6");
+	if (hart && (long)r0 >= 0)
+		*hart = (unsigned)r1;
+	return (long)r0;
+}
 static inline long mica_debug_write(const void *buf, size_t len)
 {
 	return mica_syscall6(SYS_DEBUG_WRITE, (uintptr_t)buf, len, 0, 0, 0, 0);

@@ -11,6 +11,7 @@
 #define SIE_SSIE (1UL << 1)
 #define SIE_STIE (1UL << 5)
 #define SIE_SEIE (1UL << 9)
+#define SIP_SSIP (1UL << 1)
 
 #define SCAUSE_INTERRUPT (1UL << 63)
 #define IRQ_S_SOFT 1

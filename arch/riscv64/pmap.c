@@ -8,7 +8,9 @@
 #include "kern/kmem.h"
 #include "kern/kpool.h"
 #include "kern/panic.h"
+#include "kern/smp.h"
 #include "kern/spinlock.h"
+#include "mica/kassert.h"
 #include "lib/platform.h"
 #include "sbi/sbi.h"
 #include "mica/errno.h"
@@ -19,6 +21,8 @@ static struct spinlock kernel_pmap_lock;
 static unsigned asid_bits, asid_bits_limit;
 static uint64_t asid_next = 1;
 uint64_t pmap_current_generation = 1;
+/* ASIDs handed out in the current generation (bit 0: the kernel's). */
+static uint64_t asid_used[(1UL << 16) / 64];
 static unsigned devwin_next;
 
 extern char _start[], _etext[], _erodata[], _end[];
@@ -61,49 +65,58 @@ static inline void sfence_vma_page_all_asids(uint64_t va)
 
 static void pmap_shootdown(struct pmap *pm, const struct pt_flush *fl);
 
-/* Apply the fence policy (see pmap.h) to what one operation changed. */
+/* Apply the fence policy (see pmap.h) to what one operation changed.
+ * Every hart in pm->harts may hold entries tagged with pm->asid, whatever the
+ * generations say, so the fence never depends on them. */
 static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 {
 	if (!fl->reduced && !fl->raised)
 		return;
 	bool kernel = pm == &kernel_pmap;
 	uint64_t pages = (fl->end - fl->start) >> PAGE_SHIFT;
-	bool current = kernel || pm->asid_generation == pmap_current_generation;
-	if (!current)
-		return; /* its old ASID was flushed when the generation turned */
 	if (pages > PMAP_FENCE_PAGES || asid_bits == 0) {
 		if (kernel || asid_bits == 0)
 			sfence_vma_all();
 		else
 			sfence_vma_asid(pm->asid);
-		pmap_shootdown(pm, fl);
-		return;
-	}
-	for (uint64_t va = fl->start; va < fl->end; va += PAGE_SIZE) {
-		if (kernel)
-			sfence_vma_page_all_asids(va); /* global leaves match every ASID */
-		else
-			sfence_vma_page(va, pm->asid);
+	} else {
+		for (uint64_t va = fl->start; va < fl->end; va += PAGE_SIZE) {
+			if (kernel)
+				sfence_vma_page_all_asids(va); /* global leaves match every ASID */
+			else
+				sfence_vma_page(va, pm->asid);
+		}
 	}
 	pmap_shootdown(pm, fl);
 }
 
-/* Other harts that may cache the ASID fence too, through SBI RFENCE, before the
- * change counts as done. Only a reduction needs it: a hart holding a stale,
- * narrower translation takes a spurious fault and retries. Today only the boot
- * hart runs tasks, so the mask never names another hart; the SMP work starts
- * the others. */
+/* The other harts that may cache the translations fence too, before the
+ * change counts as done: one RFENCE for the operation's whole range. Only a
+ * reduction needs it. Kernel leaves are global and every hart may hold them. */
 static void pmap_shootdown(struct pmap *pm, const struct pt_flush *fl)
 {
-	uint64_t self = 1UL << (this_hart()->hartid & 63);
-	uint64_t others = pm->hart_mask & ~self;
-	if (!fl->reduced || !others || pm == &kernel_pmap)
+	struct hart *self = this_hart();
+	bool kernel = pm == &kernel_pmap;
+	uint64_t others = (kernel ? harts_online_mask : pm->harts) & ~hart_bit(self);
+	if (!fl->reduced || !others)
 		return;
-	uint64_t size = fl->end - fl->start;
-	if ((size >> PAGE_SHIFT) > PMAP_FENCE_PAGES)
-		size = (uint64_t)-1; /* the whole ASID */
-	if (sbi_remote_sfence_vma_asid(others, 0, fl->start, size, pm->asid) != SBI_SUCCESS)
-		panic("pmap: remote fence failed: stale translations may survive");
+	uint64_t start = fl->start, size = fl->end - fl->start;
+	bool whole = (size >> PAGE_SHIFT) > PMAP_FENCE_PAGES;
+	if (whole) {
+		start = 0;
+		size = (uint64_t)-1; /* the whole ASID (the SBI spec's "flush all") */
+	}
+	smp_remote_fence(others, start, size, pm->asid, kernel || asid_bits == 0);
+	if (whole && !kernel) {
+		/* Those harts hold nothing of this ASID now, unless they run it. */
+		uint64_t keep = hart_bit(self) & pm->harts;
+		for (uint64_t m = others; m; m &= m - 1) {
+			unsigned i = (unsigned)__builtin_ctzl(m);
+			if (hart_at(i)->active_pmap == pm)
+				keep |= 1UL << i;
+		}
+		pm->harts = keep;
+	}
 }
 
 static unsigned probe_asid_bits(void)
@@ -174,7 +187,14 @@ void pmap_bootstrap(const struct plat_info *p, struct pmap_boot_info *info)
 	}
 
 	asid_bits = probe_asid_bits();
+	/* A new generation must find a free ASID even when every other hart
+	 * keeps its own: fewer than that, and switching flushes instead. */
+	if (asid_bits && (1UL << asid_bits) - 1 < 2 * MICA_MAX_HARTS)
+		asid_bits = 0;
 	asid_bits_limit = asid_bits;
+	asid_used[0] = 1;
+	this_hart()->asid_generation = pmap_current_generation;
+	this_hart()->active_pmap = &kernel_pmap;
 
 	info->asid_bits = asid_bits;
 
@@ -225,11 +245,14 @@ int pmap_create(struct pmap *pm)
 	return err;
 }
 
-/* => pmap no longer active on any hart */
+/* No fence: an ASID is never handed out twice in one generation, and every
+ * hart flushes its whole TLB before it loads an ASID of a newer one, so the
+ * stale entries of this one can never be used.
+ * => BKL held; pmap in no hart's satp */
 void pmap_destroy(struct pmap *pm)
 {
-	if (pm->asid_generation == pmap_current_generation && asid_bits)
-		sfence_vma_asid(pm->asid); /* the ASID may be handed out again */
+	for (unsigned i = 0; i < harts_online; i++)
+		KASSERT(hart_at(i)->active_pmap != pm);
 	pt_destroy(&pm->pt);
 }
 
@@ -277,28 +300,56 @@ int pmap_extract(struct pmap *pm, uint64_t va, uint64_t *pa, uint64_t *prot)
 	return err;
 }
 
-/* => interrupts off on this hart */
+/* The ASIDs ran out: start a generation. The spaces other harts have in satp
+ * keep their ASIDs (those harts go on using them until they switch); this hart
+ * is about to switch and flush, so its space need not. => BKL held */
+static void pmap_new_generation(void)
+{
+	uint64_t words = ((1UL << asid_bits_limit) + 63) / 64;
+	pmap_current_generation++;
+	memset(asid_used, 0, words * sizeof(asid_used[0]));
+	asid_used[0] = 1;
+	for (unsigned i = 0; i < harts_online; i++) {
+		struct pmap *pm = hart_at(i)->active_pmap;
+		if (hart_at(i) == this_hart() || !pm || pm == &kernel_pmap)
+			continue;
+		pm->asid_generation = pmap_current_generation;
+		asid_used[pm->asid / 64] |= 1UL << (pm->asid % 64);
+	}
+	asid_next = 1;
+}
+
+/* => BKL held */
 static void pmap_assign_asid(struct pmap *pm)
 {
-	uint64_t max = asid_bits_limit ? (1UL << asid_bits_limit) - 1 : 0;
-	if (asid_next > max) {
-		/* Out of ASIDs: a new generation, one full flush, and every pmap
-		 * picks a fresh ASID when it is next activated. */
-		pmap_current_generation++;
-		asid_next = 1;
-		sfence_vma_all();
+	uint64_t max = (1UL << asid_bits_limit) - 1;
+	for (bool turned = false;; turned = true) {
+		while (asid_next <= max && (asid_used[asid_next / 64] >> (asid_next % 64) & 1))
+			asid_next++;
+		if (asid_next <= max)
+			break;
+		if (turned)
+			panic("pmap: no free ASID even in a new generation");
+		pmap_new_generation();
 	}
+	asid_used[asid_next / 64] |= 1UL << (asid_next % 64);
 	pm->asid = asid_next++;
 	pm->asid_generation = pmap_current_generation;
+	/* A fresh ASID: no hart holds translations tagged with it for this space
+	 * (entries under its old ASID can never be used again, see above). */
+	pm->harts = 0;
 	pm->satp = SATP_MODE_SV39 | (pm->asid << SATP_ASID_SHIFT) | (pm->pt.root_pa >> PAGE_SHIFT);
 }
 
-/* => interrupts off on this hart */
+/* => BKL held, or the boot hart before other harts run */
 void pmap_activate(struct pmap *pm)
 {
+	struct hart *h = this_hart();
+	h->active_pmap = pm;
 	if (asid_bits_limit == 0 || asid_bits == 0) {
 		/* No ASIDs: asid_generation stays 0, so the fast switch never applies. */
 		pm->asid_generation = 0;
+		pm->harts |= hart_bit(h);
 		csr_write(satp, SATP_MODE_SV39 | (pm->pt.root_pa >> PAGE_SHIFT));
 		sfence_vma_all();
 		return;
@@ -308,8 +359,23 @@ void pmap_activate(struct pmap *pm)
 	if (pm != &kernel_pmap && (pm->asid_generation != pmap_current_generation ||
 				   pm->asid >= (1UL << asid_bits_limit)))
 		pmap_assign_asid(pm);
-	pm->hart_mask |= 1UL << (this_hart()->hartid & 63);
+	if (h->asid_generation != pmap_current_generation) {
+		csr_write(satp, kernel_pmap.satp);
+		sfence_vma_all();
+		h->asid_generation = pmap_current_generation;
+	}
+	pm->harts |= hart_bit(h);
 	csr_write(satp, pm->satp);
+}
+
+/* => BKL held */
+void pmap_hart_init(void)
+{
+	struct hart *h = this_hart();
+	sfence_vma_all();
+	h->asid_generation = pmap_current_generation;
+	h->active_pmap = &kernel_pmap;
+	csr_write(satp, kernel_pmap.satp);
 }
 
 unsigned pmap_asid_bits(void)
@@ -325,5 +391,4 @@ uint64_t pmap_asid_generation(void)
 void pmap_limit_asid_bits(unsigned bits)
 {
 	asid_bits_limit = bits < asid_bits ? bits : asid_bits;
-
 }

@@ -8,16 +8,24 @@
  * roots never need to be resynchronised.
  *
  * TLB policy: a change that removes or narrows a translation is fenced before
- * the call returns — `sfence.vma va, asid` per page up to PMAP_FENCE_PAGES,
- * one `sfence.vma x0, asid` for the whole ASID above that. A change that only
- * adds or widens permissions is fenced locally too (a cheap way to avoid the
- * spurious fault the spec otherwise allows) but never remotely.
+ * the call returns: `sfence.vma va, asid` per page up to PMAP_FENCE_PAGES, one
+ * `sfence.vma x0, asid` for the whole ASID above that, on this hart, and one
+ * SBI RFENCE (remote_sfence_vma_asid) for the same range to exactly the other
+ * harts that may hold the ASID (`harts`), per operation, not per page. OpenSBI
+ * answers only when every target has fenced. A change that only adds or
+ * widens permissions is fenced locally (a cheap way to avoid the spurious
+ * fault the spec otherwise allows) and never remotely: another hart holding
+ * the narrower entry takes a fault and the retry sees the new one.
  *
  * ASIDs: the width is probed at boot. Each pmap gets an ASID tagged with a
- * generation; when the ASIDs run out a new generation starts with one full
- * flush and pmaps pick fresh ASIDs as they are next activated. Switching
- * between pmaps with current ASIDs writes `satp` and nothing else. A hart with
- * no ASID bits flushes on every switch.
+ * generation and keeps it until the ASIDs run out; then a new generation
+ * starts. The spaces that other harts have in satp at that moment keep their
+ * ASIDs into the new generation (they are in use and must stay unique); all
+ * others get fresh ones when next activated. Each hart records the generation
+ * its TLB is clean for and flushes everything once before it loads an ASID of
+ * a newer one. Switching between pmaps with current ASIDs writes `satp` and
+ * nothing else. A machine with no ASID bits (or fewer than two per possible
+ * hart) flushes on every switch.
  */
 #ifndef MICA_ARCH_PMAP_H
 #define MICA_ARCH_PMAP_H
@@ -26,6 +34,7 @@
 #include <stdint.h>
 
 #include "arch/riscv64/pt.h"
+#include "kern/hart.h"
 
 #define PMAP_FENCE_PAGES 32
 
@@ -36,7 +45,7 @@ struct pmap {
 	uint64_t asid;
 	uint64_t asid_generation; /* 0: no ASID (a hart without ASIDs never assigns one) */
 	uint64_t satp;            /* the satp value for asid, valid in asid_generation */
-	uint64_t hart_mask; /* harts that may cache this ASID (remote shootdown) */
+	uint64_t harts; /* indices of the harts that may cache translations of this ASID */
 };
 
 extern struct pmap kernel_pmap;
@@ -57,7 +66,7 @@ void *pmap_map_device(uint64_t pa, uint64_t size);
 
 /* => takes the kernel pmap lock for the kernel half */
 int pmap_create(struct pmap *pm);
-/* => pmap no longer active on any hart */
+/* => BKL held; pmap in no hart's satp */
 void pmap_destroy(struct pmap *pm);
 
 /* prot is PTE_R/W/X. => caller holds the pmap's address-space lock */
@@ -70,16 +79,25 @@ int pmap_protect(struct pmap *pm, uint64_t va, uint64_t len, uint64_t prot);
 /* => caller holds the pmap's address-space lock */
 int pmap_extract(struct pmap *pm, uint64_t va, uint64_t *pa, uint64_t *prot);
 
-/* Load `pm` into satp on this hart. => interrupts off on this hart */
+/* Load `pm` into satp on this hart (and remember it as the hart's active
+ * pmap). => BKL held, or the boot hart before other harts run */
 void pmap_activate(struct pmap *pm);
+
+/* A secondary hart's first word with the pmap: its TLB is clean.
+ * => BKL held */
+void pmap_hart_init(void);
 
 extern uint64_t pmap_current_generation;
 
-/* The IPC fastpath's switch: one CSR write when the ASID is current, else the
- * full pmap_activate(). => interrupts off on this hart */
-static inline void pmap_activate_fast(struct pmap *pm)
+/* The IPC fastpath's switch: one CSR write when both the space's ASID and
+ * this hart's TLB belong to the current generation, else the full
+ * pmap_activate(). => BKL held */
+static inline void pmap_activate_fast(struct hart *h, struct pmap *pm)
 {
-	if (pm->asid_generation == pmap_current_generation) {
+	uint64_t gen = pmap_current_generation;
+	if (pm->asid_generation == gen && h->asid_generation == gen) {
+		pm->harts |= 1UL << h->index;
+		h->active_pmap = pm;
 		__asm__ volatile("csrw satp, %0" ::"r"(pm->satp));
 		return;
 	}

@@ -9,7 +9,6 @@
 #include "kern/panic.h"
 
 extern char trap_entry[];
-extern char boot_stack_bottom[], boot_stack_top[];
 
 void trap_init(void)
 {
@@ -50,9 +49,9 @@ const char *trap_cause_name(uint64_t scause)
 	return "unknown exception";
 }
 
-static bool in_boot_stack(uint64_t p)
+static bool in_kernel_stack(uint64_t p)
 {
-	return p >= (uint64_t)boot_stack_bottom && p <= (uint64_t)boot_stack_top;
+	return p >= this_hart()->kstack_bottom && p <= this_hart()->kstack_top;
 }
 
 static const char *const reg_names[32] = {
@@ -68,7 +67,7 @@ static void backtrace_from(uint64_t pc, uint64_t fp)
 	kprintf("backtrace (addr2line -e build/<platform>/mica.elf):\n");
 	kprintf("  #0 0x%016llx\n", (unsigned long long)pc);
 	for (int depth = 1; depth < 32; depth++) {
-		if ((fp & 7) || !in_boot_stack(fp - 16) || !in_boot_stack(fp))
+		if ((fp & 7) || !in_kernel_stack(fp - 16) || !in_kernel_stack(fp))
 			break;
 		uint64_t ra = ((uint64_t *)fp)[-1];
 		uint64_t next = ((uint64_t *)fp)[-2];
@@ -100,6 +99,14 @@ void trap_handler(struct trapframe *tf)
 	if (tf->scause & SCAUSE_INTERRUPT) {
 		if ((tf->scause & ~SCAUSE_INTERRUPT) == IRQ_S_TIMER) {
 			timer_interrupt();
+			return;
+		}
+		if ((tf->scause & ~SCAUSE_INTERRUPT) == IRQ_S_SOFT) {
+			/* An IPI that found this hart idle or waiting for the BKL:
+			 * both look at the run queue next, and user_trap() sees
+			 * the note. */
+			csr_clear(sip, SIP_SSIP);
+			this_hart()->ipi_seen = true;
 			return;
 		}
 		trap_report(tf, "unexpected interrupt");

@@ -23,6 +23,7 @@
 #define SYS_CAP_IDENTIFY 11 /* a0 slot -> a0 type, a1 rights, a2 badge */
 #define SYS_KERNEL_INFO 12 /* a0 user pointer to struct mica_kernel_info -> 0 */
 #define SYS_REPLY 13       /* a1 reply tag, a2..a5 reply MRs -> 0 (also with no caller) */
+#define SYS_THREAD_AFFINITY 14 /* a0 hart mask (0: unchanged) -> a0 previous mask, a1 hart index */
 
 /* Privileged: a0 names the memory-control capability, except where a task
  * capability (with CAP_RIGHT_CONTROL) is the subject. */
@@ -128,7 +129,14 @@ struct mica_kernel_info {
 	uint64_t karena_inuse;    /* bytes of kernel arena handed out */
 	uint64_t kpool_free;      /* free pages in the kernel pool (boot + donated) */
 	uint64_t tasks, threads, endpoints;
-	uint64_t ticks;
+	uint64_t ticks;           /* timer interrupts taken on the calling hart */
+	uint64_t harts;           /* harts running tasks: indices 0 .. harts - 1 */
+	uint64_t hart_index;      /* the hart this call ran on */
 };
+
+/* Hart indices: the boot hart is 0, then the other usable harts in device-tree
+ * order. A thread's affinity is a mask of indices; a new thread inherits the
+ * affinity of the thread that started it. */
+#define MICA_MAX_HARTS 8
 
 #endif

@@ -204,6 +204,14 @@ def judge(cfg, out, in_time):
               % (cfg.usable, cfg.unusable, usable, unusable, boot_hart))
     else:
         check("harts", False, "no harts line")
+    # Every usable hart runs tasks: the boot hart plus those started through HSM.
+    smp = re.search(r"^smp:\s+(\d+) harts? running tasks \(hart ids by index:([\d ]*)\)$", out, re.M)
+    if not cfg.crash:  # the crash boot stops before the other harts start
+        check("harts running tasks",
+            smp is not None and int(smp.group(1)) == len(cfg.usable)
+            and sorted(int(x) for x in smp.group(2).split()) == sorted(cfg.usable),
+            "expected harts %s running tasks, console says %s"
+            % (cfg.usable, smp.group(0) if smp else "nothing"))
     if cfg.timer:
         t = re.search(r"^timer:\s+\d+ Hz via (.*)$", out, re.M)
         check("timer", t is not None and cfg.timer in t.group(1),
