@@ -10,7 +10,7 @@
 #include "mica/kassert.h"
 
 static struct thread_queue runq[PRIO_LEVELS];
-uint32_t runq_nonempty;   /* bit p set iff runq[p] has a thread */
+uint32_t runq_nonempty;     /* bit p set iff runq[p] has a thread */
 static uint64_t harts_idle; /* harts waiting in sched_idle() */
 
 void thread_queue_remove(struct thread_queue *q, struct thread *t)

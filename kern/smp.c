@@ -74,9 +74,9 @@ _Noreturn void secondary_main(void);
 
 /* Calls `fn` once per 64-hart window of hart ids that `mask` (indices) touches,
  * with the window's base and the ids' bits inside it. */
-static long for_each_hartid_window(uint64_t mask, long (*fn)(uint64_t bits, uint64_t base,
-							     const void *ctx),
-				   const void *ctx)
+static long for_each_hartid_window(uint64_t mask,
+                                   long (*fn)(uint64_t bits, uint64_t base, const void *ctx),
+                                   const void *ctx)
 {
 	while (mask) {
 		uint64_t base = hart_at((unsigned)__builtin_ctzl(mask))->hartid & ~63UL;
@@ -108,8 +108,8 @@ void smp_send_ipi(uint64_t mask)
 {
 	long err = for_each_hartid_window(mask, ipi_window, 0);
 	if (err)
-		panic("smp: IPI to hart mask 0x%llx failed (SBI error %ld)", (unsigned long long)mask,
-		      err);
+		panic("smp: IPI to hart mask 0x%llx failed (SBI error %ld)",
+		      (unsigned long long)mask, err);
 }
 
 struct fence_req {
@@ -166,7 +166,8 @@ static bool start_one(const struct plat_info *p, const struct plat_hart *ph, uns
 
 	long err = sbi_hart_start(ph->hartid, kva_to_pa(secondary_entry), kva_to_pa(a));
 	if (err != SBI_SUCCESS) {
-		kprintf("smp:       HSM refused to start hart %u (SBI error %ld)\n", ph->hartid, err);
+		kprintf("smp:       HSM refused to start hart %u (SBI error %ld)\n", ph->hartid,
+		        err);
 		km_free(stack, KSTACK_SIZE, KM_STACK);
 		return false;
 	}
@@ -177,7 +178,7 @@ static bool start_one(const struct plat_info *p, const struct plat_hart *ph, uns
 			 * stack stays allocated for that late arrival. */
 			__atomic_store_n(&secondary_setup[index].state, -1, __ATOMIC_RELEASE);
 			kprintf("smp:       hart %u did not report in within %u ms; not used\n",
-				ph->hartid, SECONDARY_WAIT_MS);
+			        ph->hartid, SECONDARY_WAIT_MS);
 			return false;
 		}
 	return true;
@@ -193,7 +194,7 @@ static void start_all(const struct plat_info *p)
 	}
 	if (!sbi.ipi || !sbi.rfence) {
 		kprintf("smp:       the firmware lacks SBI %s: other harts stay off\n",
-			!sbi.ipi ? "IPI" : "RFENCE");
+		        !sbi.ipi ? "IPI" : "RFENCE");
 		return;
 	}
 	for (unsigned i = 0; i < p->nharts; i++) {
@@ -202,13 +203,14 @@ static void start_all(const struct plat_info *p)
 			continue;
 		if (harts_online == MICA_MAX_HARTS) {
 			kprintf("smp:       more than %u usable harts; hart %u not started\n",
-				MICA_MAX_HARTS, ph->hartid);
+			        MICA_MAX_HARTS, ph->hartid);
 			continue;
 		}
 		long st = sbi_hart_status(ph->hartid);
 		if (st != SBI_HSM_STOPPED) {
-			kprintf("smp:       hart %u is in HSM state %ld, not stopped; not started\n",
-				ph->hartid, st);
+			kprintf(
+			    "smp:       hart %u is in HSM state %ld, not stopped; not started\n",
+			    ph->hartid, st);
 			continue;
 		}
 		unsigned index = harts_online;
@@ -224,7 +226,7 @@ void smp_start_secondaries(const struct plat_info *p)
 {
 	start_all(p);
 	kprintf("smp:       %u hart%s running tasks (hart ids by index:", harts_online,
-		harts_online == 1 ? "" : "s");
+	        harts_online == 1 ? "" : "s");
 	for (unsigned i = 0; i < harts_online; i++)
 		kprintf(" %llu", (unsigned long long)hart_at(i)->hartid);
 	kprintf(")\n");
@@ -241,7 +243,7 @@ _Noreturn void secondary_main(void)
 	trap_init();
 	int expected = 0;
 	if (!__atomic_compare_exchange_n(&s->state, &expected, 1, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE)) {
+	                                 __ATOMIC_ACQUIRE)) {
 		csr_write(sie, 0); /* the boot hart gave up on us */
 		for (;;)
 			wfi();

@@ -41,7 +41,6 @@ void smp_send_ipi(uint64_t mask);
  * ASID, or for every ASID when all_asids is set (global kernel leaves, or a
  * machine without ASIDs). Returns once every hart has flushed.
  * => BKL held, or the kernel pmap lock */
-void smp_remote_fence(uint64_t mask, uint64_t start, uint64_t size, uint64_t asid,
-		      int all_asids);
+void smp_remote_fence(uint64_t mask, uint64_t start, uint64_t size, uint64_t asid, int all_asids);
 
 #endif

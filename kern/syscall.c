@@ -233,6 +233,8 @@ static long sys_kernel_info(struct thread *t, struct trapframe *tf)
 		.ticks = this_hart()->ticks,
 		.harts = harts_online,
 		.hart_index = this_hart()->index,
+		.shootdowns = pmap_shootdowns,
+		.shootdown_harts = pmap_shootdown_harts,
 	};
 	(void)t;
 	return copy_to_user(A(0), &info, sizeof(info));

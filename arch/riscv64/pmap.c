@@ -23,6 +23,7 @@ static uint64_t asid_next = 1;
 uint64_t pmap_current_generation = 1;
 /* ASIDs handed out in the current generation (bit 0: the kernel's). */
 static uint64_t asid_used[(1UL << 16) / 64];
+uint64_t pmap_shootdowns, pmap_shootdown_harts; /* RFENCE calls, and harts they reached */
 static unsigned devwin_next;
 
 extern char _start[], _etext[], _erodata[], _end[];
@@ -90,33 +91,47 @@ static void pmap_fence(struct pmap *pm, const struct pt_flush *fl)
 	pmap_shootdown(pm, fl);
 }
 
-/* The other harts that may cache the translations fence too, before the
- * change counts as done: one RFENCE for the operation's whole range. Only a
- * reduction needs it. Kernel leaves are global and every hart may hold them. */
+/* The other harts that may cache the translations must not use them once
+ * the change counts as done. Only a reduction needs this. Kernel leaves are
+ * global and every hart may use them at any moment: all get one RFENCE.
+ *
+ * For a user space, only the harts that have it in satp right now get the
+ * RFENCE (one SBI call for the whole range). Every other hart in pm->harts
+ * can reach pm's ASID again only through pmap_activate*() under the BKL,
+ * which this hart holds; so instead of an IPI it is marked stale (its
+ * asid_generation zeroed) and flushes its whole TLB before it loads any
+ * ASID. That keeps idle harts asleep and makes the common case, a space
+ * running on one hart, free of IPIs. */
 static void pmap_shootdown(struct pmap *pm, const struct pt_flush *fl)
 {
 	struct hart *self = this_hart();
-	bool kernel = pm == &kernel_pmap;
-	uint64_t others = (kernel ? harts_online_mask : pm->harts) & ~hart_bit(self);
-	if (!fl->reduced || !others)
+	if (!fl->reduced)
+		return;
+	uint64_t others;
+	if (pm == &kernel_pmap) {
+		others = harts_online_mask & ~hart_bit(self);
+	} else {
+		others = 0;
+		for (uint64_t m = pm->harts & ~hart_bit(self); m; m &= m - 1) {
+			struct hart *h = hart_at((unsigned)__builtin_ctzl(m));
+			if (h->active_pmap == pm) {
+				others |= hart_bit(h);
+			} else {
+				h->asid_generation = 0;
+				pm->harts &= ~hart_bit(h);
+			}
+		}
+	}
+	if (!others)
 		return;
 	uint64_t start = fl->start, size = fl->end - fl->start;
-	bool whole = (size >> PAGE_SHIFT) > PMAP_FENCE_PAGES;
-	if (whole) {
+	if ((size >> PAGE_SHIFT) > PMAP_FENCE_PAGES) {
 		start = 0;
 		size = (uint64_t)-1; /* the whole ASID (the SBI spec's "flush all") */
 	}
-	smp_remote_fence(others, start, size, pm->asid, kernel || asid_bits == 0);
-	if (whole && !kernel) {
-		/* Those harts hold nothing of this ASID now, unless they run it. */
-		uint64_t keep = hart_bit(self) & pm->harts;
-		for (uint64_t m = others; m; m &= m - 1) {
-			unsigned i = (unsigned)__builtin_ctzl(m);
-			if (hart_at(i)->active_pmap == pm)
-				keep |= 1UL << i;
-		}
-		pm->harts = keep;
-	}
+	smp_remote_fence(others, start, size, pm->asid, pm == &kernel_pmap || asid_bits == 0);
+	pmap_shootdowns++;
+	pmap_shootdown_harts += (uint64_t)__builtin_popcountl(others);
 }
 
 static unsigned probe_asid_bits(void)

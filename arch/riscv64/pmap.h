@@ -9,10 +9,12 @@
  *
  * TLB policy: a change that removes or narrows a translation is fenced before
  * the call returns: `sfence.vma va, asid` per page up to PMAP_FENCE_PAGES, one
- * `sfence.vma x0, asid` for the whole ASID above that, on this hart, and one
- * SBI RFENCE (remote_sfence_vma_asid) for the same range to exactly the other
- * harts that may hold the ASID (`harts`), per operation, not per page. OpenSBI
- * answers only when every target has fenced. A change that only adds or
+ * `sfence.vma x0, asid` for the whole ASID above that, on this hart; then
+ * the other harts that may hold the ASID (`harts`) are dealt with once per
+ * operation, not per page: those running the space now get one SBI RFENCE
+ * (remote_sfence_vma_asid) for the range, which OpenSBI answers only when
+ * every target has fenced; the rest must flush their whole TLB before they
+ * load any ASID again (see pmap_shootdown()). A change that only adds or
  * widens permissions is fenced locally (a cheap way to avoid the spurious
  * fault the spec otherwise allows) and never remotely: another hart holding
  * the narrower entry takes a fault and the retry sees the new one.
@@ -88,6 +90,7 @@ void pmap_activate(struct pmap *pm);
 void pmap_hart_init(void);
 
 extern uint64_t pmap_current_generation;
+extern uint64_t pmap_shootdowns, pmap_shootdown_harts;
 
 /* The IPC fastpath's switch: one CSR write when both the space's ASID and
  * this hart's TLB belong to the current generation, else the full

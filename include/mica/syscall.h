@@ -132,6 +132,8 @@ struct mica_kernel_info {
 	uint64_t ticks;           /* timer interrupts taken on the calling hart */
 	uint64_t harts;           /* harts running tasks: indices 0 .. harts - 1 */
 	uint64_t hart_index;      /* the hart this call ran on */
+	uint64_t shootdowns;      /* remote TLB fences (SBI RFENCE calls) so far */
+	uint64_t shootdown_harts; /* harts those fences reached, summed */
 };
 
 /* Hart indices: the boot hart is 0, then the other usable harts in device-tree
