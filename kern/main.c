@@ -185,6 +185,9 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 			root_flags |= BOOTINFO_F_BENCH;
 		if (bootarg(&dt, "mica.demo"))
 			root_flags |= BOOTINFO_F_DEMO;
+		/* For the QEMU test of firmware without HSM (QEMU's OpenSBI has it). */
+		if (bootarg(&dt, "mica.nohsm"))
+			sbi.hsm = false;
 	}
 	/* User code may read cycle, time and instret (benchmarks count instructions). */
 	csr_write(scounteren, 7);
