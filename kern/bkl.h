@@ -23,12 +23,10 @@
 #include <stdint.h>
 
 #include "kern/hart.h"
-#include "mica/kassert.h"
 
 struct ticket_lock {
 	uint32_t next;     /* the ticket the next arrival draws */
 	uint32_t owner;    /* the ticket being served */
-	int holder;        /* hart index + 1 of the holder, 0 when free (for asserts) */
 	uint64_t sleepers; /* harts waiting in wfi for their turn */
 };
 
@@ -38,31 +36,42 @@ extern struct ticket_lock bkl;
 void bkl_wait(uint32_t ticket);
 void bkl_wake_sleepers(void);
 
+/* Draw a ticket; the lock is this hart's once bkl_served(ticket).
+ * => interrupts off on this hart; the BKL not held by it */
+static inline uint32_t bkl_draw(void)
+{
+	return __atomic_fetch_add(&bkl.next, 1, __ATOMIC_RELAXED);
+}
+
+static inline bool bkl_served(uint32_t ticket)
+{
+	return __atomic_load_n(&bkl.owner, __ATOMIC_ACQUIRE) == ticket;
+}
+
 /* => interrupts off on this hart; the BKL not held by it */
 static inline void bkl_lock(void)
 {
-	uint32_t ticket = __atomic_fetch_add(&bkl.next, 1, __ATOMIC_RELAXED);
-	if (__atomic_load_n(&bkl.owner, __ATOMIC_ACQUIRE) != ticket)
+	uint32_t ticket = bkl_draw();
+	if (!bkl_served(ticket))
 		bkl_wait(ticket);
-	bkl.holder = (int)this_hart()->index + 1;
+}
+
+/* Let the next ticket in; true if a waiter sleeps and needs bkl_wake_sleepers().
+ * => the BKL held by this hart */
+static inline bool bkl_release(void)
+{
+	__atomic_store_n(&bkl.owner, bkl.owner + 1, __ATOMIC_RELEASE);
+	/* Pairs with the fence in bkl_wait(): either the sleeper sees the new
+	 * owner before its wfi, or this load sees the sleeper. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&bkl.sleepers, __ATOMIC_RELAXED) != 0;
 }
 
 /* => the BKL held by this hart */
 static inline void bkl_unlock(void)
 {
-	KASSERT(bkl.holder == (int)this_hart()->index + 1);
-	bkl.holder = 0;
-	__atomic_store_n(&bkl.owner, bkl.owner + 1, __ATOMIC_RELEASE);
-	/* Pairs with the fence in bkl_wait(): either the sleeper sees the new
-	 * owner before its wfi, or this load sees the sleeper. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&bkl.sleepers, __ATOMIC_RELAXED))
+	if (bkl_release())
 		bkl_wake_sleepers();
-}
-
-static inline bool bkl_held(void)
-{
-	return bkl.holder == (int)this_hart()->index + 1;
 }
 
 #endif

@@ -140,6 +140,28 @@ static void maybe_crash_on_request(const struct dt *dt)
 	*(volatile uint64_t *)(DEVWIN_BASE + DEVWIN_SIZE - 2 * PAGE_SIZE) = 0xdead;
 }
 
+/* For the QEMU tests of ASID rollover while several harts run tasks:
+ * bootargs "mica.asid_bits=N" makes the pmap use only N ASID bits (at least
+ * MIN_TEST_ASID_BITS, so that a new generation always has a free ASID). */
+#define MIN_TEST_ASID_BITS 5
+static void maybe_limit_asids(const struct dt *dt)
+{
+	int chosen = dt_path(dt, "/chosen");
+	const char *args = chosen >= 0 ? dt_prop_string(dt, chosen, "bootargs") : 0;
+	const char *arg = args ? strstr(args, "mica.asid_bits=") : 0;
+	if (!arg || !pmap_asid_bits())
+		return;
+	unsigned bits = 0;
+	for (const char *c = arg + strlen("mica.asid_bits="); *c >= '0' && *c <= '9'; c++)
+		bits = bits * 10 + (unsigned)(*c - '0');
+	if (bits < MIN_TEST_ASID_BITS)
+		bits = MIN_TEST_ASID_BITS;
+	if (bits > pmap_asid_bits())
+		bits = pmap_asid_bits();
+	pmap_limit_asid_bits(bits);
+	kprintf("mmu:       mica.asid_bits: using %u of %u ASID bits\n", bits, pmap_asid_bits());
+}
+
 _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 {
 	hart_block_init(&hart_blocks[0], hartid, 0);
@@ -193,6 +215,8 @@ _Noreturn void kmain(uint64_t hartid, uint64_t dtb_pa)
 	csr_write(scounteren, 7);
 
 	ktest_run(&plat);
+	if (have_dt)
+		maybe_limit_asids(&dt);
 
 	/* From here on the kernel runs tasks: interrupts come in through traps. */
 	csr_clear(sstatus, SSTATUS_SIE);

@@ -141,7 +141,10 @@ static uint64_t ms_to_ticks(const struct plat_info *p, uint64_t ms)
 	return p->timebase_hz / 1000 * ms;
 }
 
-static bool start_one(const struct plat_info *p, const struct plat_hart *ph, unsigned index)
+enum start_result { START_OK, START_REFUSED, START_LOST };
+
+static enum start_result start_one(const struct plat_info *p, const struct plat_hart *ph,
+				   unsigned index)
 {
 	struct hart_block *b = &hart_blocks[index];
 	hart_block_init(b, ph->hartid, index);
@@ -149,7 +152,7 @@ static bool start_one(const struct plat_info *p, const struct plat_hart *ph, uns
 	char *stack = km_alloc(KSTACK_SIZE, KM_STACK | KM_CANFAIL);
 	if (!stack) {
 		kprintf("smp:       no memory for hart %u's stack; not started\n", ph->hartid);
-		return false;
+		return START_REFUSED;
 	}
 	h->kstack_bottom = (uint64_t)stack;
 	h->kstack_top = (uint64_t)stack + KSTACK_SIZE;
@@ -169,19 +172,29 @@ static bool start_one(const struct plat_info *p, const struct plat_hart *ph, uns
 		kprintf("smp:       HSM refused to start hart %u (SBI error %ld)\n", ph->hartid,
 		        err);
 		km_free(stack, KSTACK_SIZE, KM_STACK);
-		return false;
+		return START_REFUSED;
 	}
 	uint64_t deadline = rdtime() + ms_to_ticks(p, SECONDARY_WAIT_MS);
-	while (__atomic_load_n(&secondary_setup[index].state, __ATOMIC_ACQUIRE) == 0)
-		if (rdtime() > deadline) {
-			/* It may still arrive: it will see this and stop for good. The
-			 * stack stays allocated for that late arrival. */
-			__atomic_store_n(&secondary_setup[index].state, -1, __ATOMIC_RELEASE);
-			kprintf("smp:       hart %u did not report in within %u ms; not used\n",
-			        ph->hartid, SECONDARY_WAIT_MS);
-			return false;
+	while (__atomic_load_n(&secondary_setup[index].state, __ATOMIC_ACQUIRE) == 0) {
+		if (rdtime() <= deadline) {
+			/* Sleep rather than spin: the new hart's IPI or the next tick
+			 * wakes us (and an emulator gets to run the new hart). */
+			wfi();
+			csr_set(sstatus, SSTATUS_SIE);
+			csr_clear(sstatus, SSTATUS_SIE);
+			continue;
 		}
-	return true;
+		/* Whichever side moves the state first wins: a hart that arrives
+		 * after this parks for good (its stack stays allocated for it). */
+		int expected = 0;
+		if (__atomic_compare_exchange_n(&secondary_setup[index].state, &expected, -1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			kprintf("smp:       hart %u did not report in within %u ms; not used\n",
+				ph->hartid, SECONDARY_WAIT_MS);
+			return START_LOST;
+		}
+	}
+	return START_OK;
 }
 
 static void start_all(const struct plat_info *p)
@@ -214,7 +227,14 @@ static void start_all(const struct plat_info *p)
 			continue;
 		}
 		unsigned index = harts_online;
-		if (!start_one(p, ph, index))
+		enum start_result r = start_one(p, ph, index);
+		if (r == START_LOST) {
+			/* It may still come up on that slot's stack and args: no other
+			 * hart may have them, and indices must stay dense. */
+			kprintf("smp:       no further harts started\n");
+			return;
+		}
+		if (r == START_REFUSED)
 			continue;
 		harts_online++;
 		harts_online_mask |= 1UL << index;
@@ -248,6 +268,7 @@ _Noreturn void secondary_main(void)
 		for (;;)
 			wfi();
 	}
+	smp_send_ipi(1); /* the boot hart sleeps until we report in */
 	timer_init(s->timebase_hz, MICA_HZ, s->sstc);
 	csr_write(scounteren, 7);
 	csr_set(sie, SIE_SSIE);

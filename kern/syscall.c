@@ -509,17 +509,27 @@ void syscall_dispatch(struct thread *t, struct trapframe *tf)
 	}
 }
 
-/* Every trap from U-mode lands here, on this hart's kernel stack with
- * interrupts off; returns the context to resume, which may belong to another
- * thread. The BKL is held from here until that return. */
-struct trapframe *user_trap(struct trapframe *tf)
+/* The way back to user mode: drop the BKL, waking any hart asleep on it.
+ * Every call below is a tail call, so user_trap() needs no stack frame of
+ * its own on the fastpath. => BKL held */
+static __attribute__((noinline)) struct trapframe *wake_then_resume(struct trapframe *tf)
 {
-	/* Read the trap CSRs first: waiting for the BKL may take interrupts,
-	 * which overwrite them. */
-	uint64_t scause = csr_read(scause), stval = csr_read(stval);
-	bkl_lock();
-	struct hart *h = this_hart();
-	struct thread *t = h->cur;
+	bkl_wake_sleepers();
+	return tf;
+}
+
+static inline struct trapframe *unlock_and_resume(struct trapframe *tf)
+{
+	if (bkl_release())
+		return wake_then_resume(tf);
+	return tf;
+}
+
+/* Everything but the IPC fastpath. => BKL held, t current on h */
+static __attribute__((noinline)) struct trapframe *
+user_trap_slow(struct hart *h, struct thread *t, struct trapframe *tf, uint64_t scause,
+	       uint64_t stval)
+{
 	uint64_t irq = scause & SCAUSE_INTERRUPT ? scause & ~SCAUSE_INTERRUPT : ~0UL;
 	if (irq == IRQ_S_TIMER)
 		timer_interrupt();
@@ -534,13 +544,6 @@ struct trapframe *user_trap(struct trapframe *tf)
 	} else if (irq != ~0UL) {
 		/* not enabled in sie: nothing to do */
 	} else if (scause == EXC_ECALL_U) {
-		uint64_t nr = tf->x[17];
-		if ((nr == SYS_CALL && ipc_fastpath_call(h, t, tf)) ||
-		    (nr == SYS_REPLY_RECV && ipc_fastpath_reply_recv(h, t, tf))) {
-			tf = &h->cur->ctx;
-			bkl_unlock();
-			return tf;
-		}
 		tf->sepc += 4;
 		syscall_dispatch(t, tf);
 	} else {
@@ -557,4 +560,42 @@ struct trapframe *user_trap(struct trapframe *tf)
 	tf = sched_next();
 	bkl_unlock();
 	return tf;
+}
+
+/* => BKL held */
+static inline struct trapframe *
+user_trap_locked(struct trapframe *tf, uint64_t scause,
+						 uint64_t stval)
+{
+	struct hart *h = this_hart();
+	struct thread *t = h->cur;
+	if (scause == EXC_ECALL_U && t->state != THREAD_DEAD) {
+		uint64_t nr = tf->x[17];
+		if ((nr == SYS_CALL && ipc_fastpath_call(h, t, tf)) ||
+		    (nr == SYS_REPLY_RECV && ipc_fastpath_reply_recv(h, t, tf)))
+			return unlock_and_resume(&h->cur->ctx);
+	}
+	return user_trap_slow(h, t, tf, scause, stval);
+}
+
+/* => interrupts off; this hart drew `ticket` and it is not yet served */
+static __attribute__((noinline)) struct trapframe *
+user_trap_contended(struct trapframe *tf, uint64_t scause, uint64_t stval, uint32_t ticket)
+{
+	bkl_wait(ticket);
+	return user_trap_locked(tf, scause, stval);
+}
+
+/* Every trap from U-mode lands here, on this hart's kernel stack with
+ * interrupts off; returns the context to resume, which may belong to another
+ * thread. The BKL is held from here until that return. */
+struct trapframe *user_trap(struct trapframe *tf)
+{
+	/* Read the trap CSRs first: waiting for the BKL may take interrupts,
+	 * which overwrite them. */
+	uint64_t scause = csr_read(scause), stval = csr_read(stval);
+	uint32_t ticket = bkl_draw();
+	if (!bkl_served(ticket))
+		return user_trap_contended(tf, scause, stval, ticket);
+	return user_trap_locked(tf, scause, stval);
 }

@@ -110,6 +110,11 @@ static void task_finish(struct task *t)
 	}
 	if (t == root_task) {
 		kprintf("mica: the root task has ended%s\n", t->killed ? " abnormally" : "");
+		kprintf("mica: %u hart%s ran tasks; %llu remote TLB fences reached %llu harts; %llu "
+			"ASID rollovers with several harts running, %llu ASIDs kept for other harts\n",
+			harts_online, harts_online == 1 ? "" : "s",
+			(unsigned long long)pmap_shootdowns, (unsigned long long)pmap_shootdown_harts,
+			(unsigned long long)pmap_smp_rollovers, (unsigned long long)pmap_asids_kept);
 		kernel_shutdown();
 	}
 	task_unref(t);

@@ -24,6 +24,8 @@ uint64_t pmap_current_generation = 1;
 /* ASIDs handed out in the current generation (bit 0: the kernel's). */
 static uint64_t asid_used[(1UL << 16) / 64];
 uint64_t pmap_shootdowns, pmap_shootdown_harts; /* RFENCE calls, and harts they reached */
+uint64_t pmap_asids_kept;    /* ASIDs carried into a new generation for other harts */
+uint64_t pmap_smp_rollovers; /* new generations while several harts ran tasks */
 static unsigned devwin_next;
 
 extern char _start[], _etext[], _erodata[], _end[];
@@ -324,14 +326,20 @@ static void pmap_new_generation(void)
 	pmap_current_generation++;
 	memset(asid_used, 0, words * sizeof(asid_used[0]));
 	asid_used[0] = 1;
+	unsigned kept = 0;
 	for (unsigned i = 0; i < harts_online; i++) {
 		struct pmap *pm = hart_at(i)->active_pmap;
 		if (hart_at(i) == this_hart() || !pm || pm == &kernel_pmap)
 			continue;
+		if (!(asid_used[pm->asid / 64] & (1UL << (pm->asid % 64))))
+			kept++; /* two harts may run one space: count it once */
 		pm->asid_generation = pmap_current_generation;
 		asid_used[pm->asid / 64] |= 1UL << (pm->asid % 64);
 	}
 	asid_next = 1;
+	pmap_asids_kept += kept;
+	if (harts_online > 1)
+		pmap_smp_rollovers++;
 }
 
 /* => BKL held */

@@ -90,7 +90,7 @@ void pmap_activate(struct pmap *pm);
 void pmap_hart_init(void);
 
 extern uint64_t pmap_current_generation;
-extern uint64_t pmap_shootdowns, pmap_shootdown_harts;
+extern uint64_t pmap_shootdowns, pmap_shootdown_harts, pmap_asids_kept, pmap_smp_rollovers;
 
 /* The IPC fastpath's switch: one CSR write when both the space's ASID and
  * this hart's TLB belong to the current generation, else the full

@@ -54,7 +54,14 @@ class Config:
 CONFIGS = [
     Config("virt-smp1-128M", smp=1, mem="128M", ram_mib=128, timer="stimecmp",
            load_pa=0x80200000),
-    Config("virt-smp4-4G", smp=4, mem="4G", ram_mib=4096, timer="stimecmp", load_pa=0x80200000),
+    # Five ASID bits (31 ASIDs) make the ASIDs run out several times while four
+    # harts run tasks; the shootdown tests must show remote fences happened.
+    Config("virt-smp4-4G", smp=4, mem="4G", ram_mib=4096, timer="stimecmp", load_pa=0x80200000,
+           append="mica.asid_bits=5",
+           expect=[("asid bits limited", r"^mmu:\s+mica.asid_bits: using 5 of 16 ASID bits$"),
+                   ("remote fences and ASID rollover",
+                    r"^mica: 4 harts ran tasks; [1-9]\d* remote TLB fences reached [1-9]\d* "
+                    r"harts; [1-9]\d* ASID rollovers with several harts running")]),
     # Two harts, but "mica.nohsm" makes the kernel act as on firmware without SBI
     # HSM (the same branch): it must say so and run on the boot hart alone.
     Config("virt-nosstc-nohsm", smp=2, mem="256M", cpu="rv64,sstc=false,h=false", ram_mib=256,
@@ -64,7 +71,8 @@ CONFIGS = [
     # The SBI console (legacy putchar, one firmware call per character) makes
     # this machine's run the slowest.
     Config("sifive_u-smp5", machine="sifive_u", smp=5, mem="1G", ram_mib=1024,
-           usable=[1, 2, 3, 4], unusable=[0], timer="SBI TIME", timeout=300),
+           usable=[1, 2, 3, 4], unusable=[0], timer="SBI TIME", timeout=300,
+           expect=[("remote fences", r"^mica: 4 harts ran tasks; [1-9]\d* remote TLB fences")]),
     # Debian's U-Boot loads a build whose header asks for text_offset 64 MiB:
     # the same code must run at a second physical address.
     Config("uboot-booti-reloc", smp=2, mem="512M", image="qemu-virt-reloc", ram_mib=512,
