@@ -127,7 +127,7 @@ $(BUILD)/user/%.elf: $(BUILD)/user/obj/user/tests/%.c.o $(USER_LIB_OBJS) user/us
 
 # The root task is the memory server (server/, mm/) and carries the kernel
 # tests and the benchmarks; every other program is a client of the server.
-USER_EXTRA_root := $(patsubst %,$(BUILD)/user/obj/%.o,user/tests/bench.c \
+USER_EXTRA_root := $(patsubst %,$(BUILD)/user/obj/%.o,user/tests/bench.c user/tests/smp_test.c \
 	$(wildcard server/*.c) mm/vm_map.c mm/frame.c)
 # The server's maps check every invariant after every change (vm_map_check).
 $(BUILD)/user/obj/mm/vm_map.c.o: USER_CFLAGS += -DMICA_TEST

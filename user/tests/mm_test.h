@@ -2,7 +2,7 @@
 #define MICA_USER_TESTS_MM_TEST_H
 
 #define MMTEST_MAIN 1
-#define MMTEST_RANDOM 2
+#define MMTEST_RANDOM 2 /* the argument: how many operations (0: MMTEST_RANDOM_OPS) */
 #define MMTEST_WRITE_RO 3
 #define MMTEST_EXEC_NX 4
 #define MMTEST_GUARD 5
@@ -14,9 +14,12 @@
 #define MMTEST_DEVICE 10 /* maps the device whose page-aligned address is in the upper bits */
 #define MMTEST_DEMO_WRITER 11 /* make run: allocate, share, protect, wire */
 #define MMTEST_DEMO_READER 12 /* make run: read the shared buffer, then fault on purpose */
+#define MMTEST_STRESS 13 /* pinned to hart (arg & 0xff): random operations, INFO and QUERY */
 #define MMTEST_MODE_MASK 0xfffUL
+#define MMTEST_ARG_SHIFT 12 /* a mode's argument: the bits above the mode */
 
 #define MMTEST_RANDOM_OPS 100000
+#define MMTEST_STRESS_OPS 2500
 #define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */
 #define MMTEST_SHARE_VA 0x3200000000UL
 

@@ -252,6 +252,7 @@ static void test_malloc(void)
 #define MODEL_PAGES 256
 static uint8_t model_prot[MODEL_PAGES]; /* 0 unmapped, else prot | 0x80 */
 static uint8_t model_byte[MODEL_PAGES];
+static uint8_t model_touched[MODEL_PAGES]; /* accessed since mapped: resident */
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t next_rand(void)
@@ -262,7 +263,32 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-static void test_random(unsigned ops)
+/* QUERY of a random page and, now and then, INFO must agree with the model:
+ * the protection of a mapped page, no entry at an unmapped one, and at least
+ * as many resident pages as the model has touched. */
+static int server_agrees(void)
+{
+	unsigned pg = next_rand() % MODEL_PAGES;
+	uint64_t va = MODEL_BASE + (uint64_t)pg * PAGE_SIZE;
+	struct mm_query_result q;
+	long r = mm_query((void *)va, &q);
+	int ok = model_prot[pg] ? r == 0 && q.start <= va && va < q.end &&
+					  q.prot == (model_prot[pg] & ~0x80u)
+				: r == -MICA_ENOENT;
+	if (ok && next_rand() % 16 == 0) {
+		struct mm_info_result info;
+		uint64_t touched = 0;
+		for (unsigned k = 0; k < MODEL_PAGES; k++)
+			touched += model_prot[k] && model_touched[k];
+		ok = mm_info(&info) == 0 && info.resident >= touched &&
+		     info.resident <= info.quota_resident && info.entries <= info.quota_entries;
+	}
+	return ok;
+}
+
+/* `name` NULL: "random_ops_<ops>". With `checks`, server_agrees() after
+ * every operation. */
+static void test_random(unsigned ops, int checks, const char *name)
 {
 	int ok = 1;
 	unsigned i;
@@ -280,6 +306,7 @@ static void test_random(unsigned ops)
 			for (unsigned k = 0; k < n; k++) {
 				model_prot[first + k] = 0x80 | RW;
 				model_byte[first + k] = 0;
+				model_touched[first + k] = 0;
 			}
 		} else if (what == 1) {
 			ok &= mm_unmap(va, n * PAGE_SIZE) == 0;
@@ -300,6 +327,7 @@ static void test_random(unsigned ops)
 				char *pg = va + (uint64_t)k * PAGE_SIZE;
 				if (!model_prot[first + k])
 					continue;
+				model_touched[first + k] = 1;
 				if (model_prot[first + k] & MM_PROT_WRITE) {
 					uint8_t b = (uint8_t)next_rand();
 					pg[100] = (char)b;
@@ -308,11 +336,33 @@ static void test_random(unsigned ops)
 				ok &= (uint8_t)pg[100] == model_byte[first + k];
 			}
 		}
+		if (checks && ok)
+			ok = server_agrees();
 	}
-	char name[48];
-	snprintf(name, sizeof(name), "random_ops_%u", ops);
+	char buf[48];
+	if (!name) {
+		snprintf(buf, sizeof(buf), "random_ops_%u", ops);
+		name = buf;
+	}
 	check(name, ok, (long)i);
 	mm_unmap((void *)MODEL_BASE, MODEL_PAGES * PAGE_SIZE);
+}
+
+/* Pinned to `hart`, as the k-th client there: random operations with checks,
+ * on a random sequence of our own, and still on that hart at the end. */
+static void stress(unsigned hart, unsigned k)
+{
+	unsigned h0 = ~0u, h1 = ~0u;
+	long r = mica_thread_affinity(1UL << hart, &h0);
+	rng ^= (uint64_t)(hart * 2 + k + 1) * 0x2545f4914f6cdd1dULL;
+	if (!rng)
+		rng = 1; /* xorshift never leaves zero */
+	char name[48];
+	snprintf(name, sizeof(name), "stress_hart%u_%u", hart, k);
+	test_random(MMTEST_STRESS_OPS, 1, name);
+	mica_thread_affinity(0, &h1);
+	snprintf(name, sizeof(name), "stress_stayed_on_hart%u_%u", hart, k);
+	check(name, r >= 0 && h0 == hart && h1 == hart, r < 0 ? r : (long)h1);
 }
 
 static int wait_mapped(volatile char *va)
@@ -572,7 +622,9 @@ int mica_main(uintptr_t arg)
 		test_malloc();
 		return failures;
 	case MMTEST_RANDOM:
-		test_random(MMTEST_RANDOM_OPS);
+		test_random(arg >> MMTEST_ARG_SHIFT ? (unsigned)(arg >> MMTEST_ARG_SHIFT)
+						    : MMTEST_RANDOM_OPS,
+			    0, 0);
 		return failures;
 	case MMTEST_WRITE_RO:
 		mm_map(0, PAGE_SIZE, MM_PROT_READ, 0, 0, (void **)&p);
@@ -603,6 +655,10 @@ int mica_main(uintptr_t arg)
 	case MMTEST_BENCH:
 		bench_mm();
 		return 0;
+	case MMTEST_STRESS:
+		stress((unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff,
+		       (unsigned)(arg >> MMTEST_ARG_SHIFT >> 8));
+		return failures;
 	case MMTEST_GUARD:
 		mm_map(0, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, (void **)&p);
 		return p[0];

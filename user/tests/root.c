@@ -15,6 +15,7 @@
 #include "user/tests/bench.h"
 #include "user/tests/ipc_test.h"
 #include "user/tests/mm_test.h"
+#include "user/tests/smp_test.h"
 
 #define EP 10         /* endpoint: all rights */
 #define EP_CHILD 11   /* derived: send only, badge 0x55 */
@@ -28,6 +29,7 @@
 #define CHILD_TEXT_VA 0x10000 /* user/user.ld */
 #define ROOT_PRIO 10 /* what the kernel gives the root task */
 #define OOM_TEST_MAX_PAGES (512UL << 20 >> 12)
+#define SERVER_CLIENT_SLOTS 10 /* clients the server serves at once (server/server.c) */
 
 static int passed, failed;
 
@@ -52,6 +54,32 @@ static void utest(const char *name, int ok, const char *detail)
 
 static uint64_t not_ours_pa; /* a page the kernel keeps: the device tree's first */
 static const struct bootinfo *bootinfo;
+static unsigned harts = 1; /* harts running tasks, as kernel_info says */
+
+/* The affinity call on ourselves: `pinned` and `hart` are what pinning to
+ * hart 0 returned at the very start. */
+static void test_affinity(long pinned, unsigned hart)
+{
+	struct mica_kernel_info ki = {0};
+	char why[96];
+	mica_kernel_info(&ki);
+	snprintf(why, sizeof(why), "harts %llu, on hart %llu", (unsigned long long)ki.harts,
+		 (unsigned long long)ki.hart_index);
+	utest("kernel_info_harts",
+	      ki.harts >= 1 && ki.harts <= MICA_MAX_HARTS && ki.hart_index == 0, why);
+	if (ki.harts >= 1 && ki.harts <= MICA_MAX_HARTS)
+		harts = (unsigned)ki.harts;
+	snprintf(why, sizeof(why), "result %ld, on hart %u", pinned, hart);
+	utest("affinity_pin_to_hart_0", pinned > 0 && hart == 0, why);
+	unsigned h = ~0u;
+	long r = mica_thread_affinity(0, &h);
+	snprintf(why, sizeof(why), "mask %#lx, on hart %u", (unsigned long)r, h);
+	utest("affinity_query", r == 1 && h == 0, why);
+	EXPECT("affinity_past_the_last_hart", mica_thread_affinity(1UL << harts, &h),
+	       -MICA_EINVAL);
+	EXPECT("affinity_no_running_hart", mica_thread_affinity(~0UL << harts, &h), -MICA_EINVAL);
+	EXPECT("affinity_refused_changed_nothing", mica_thread_affinity(0, &h), 1);
+}
 
 static void test_errors(void)
 {
@@ -353,6 +381,24 @@ static void test_fault_without_handler(void)
 	mica_cap_delete(CHILD_TASK);
 }
 
+/* Clients pinned two to a hart (one where more harts than the server has
+ * client slots for two each), all doing random MM operations against their
+ * own model at once, with INFO and QUERY in between: the server's answers
+ * and the kernel's shootdowns on its behalf must keep each one's view of its
+ * memory right. They need a round of their own: the first one fills every
+ * client slot. */
+static void run_stress_clients(void)
+{
+	unsigned per = harts * 2 <= SERVER_CLIENT_SLOTS ? 2 : 1, want = 0, started = 0;
+	for (unsigned hart = 0; hart < harts; hart++)
+		for (unsigned k = 0; k < per; k++, want++) {
+			uint64_t arg = MMTEST_STRESS | (uint64_t)(hart | k << 8) << MMTEST_ARG_SHIFT;
+			started += server_spawn_client("mmtest", arg, CHILD_PRIO, 0) != 0;
+		}
+	utest("server_started_stress_clients", started == want, "a stress client did not start");
+	server_run();
+}
+
 /* Become the memory server for a set of test clients: one running every
  * operation and error case, three doing random operations against a model,
  * and three that touch memory they may not and must be killed. When the last
@@ -368,9 +414,17 @@ static void run_memory_server(void)
 	static const unsigned modes[] = {MMTEST_MAIN,	  MMTEST_RANDOM,  MMTEST_RANDOM,
 					 MMTEST_RANDOM,	  MMTEST_WRITE_RO, MMTEST_EXEC_NX,
 					 MMTEST_GUARD};
+	/* Spread over several harts every operation is an IPC between harts, many
+	 * times dearer under emulation (and more so when the emulated harts
+	 * outnumber the host's processors): the random clients do fewer. */
+	uint64_t random_ops = harts > 1 ? MMTEST_RANDOM_OPS / 4 : MMTEST_RANDOM_OPS;
 	unsigned started = 0;
-	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
-		started += server_spawn_client("mmtest", modes[i], CHILD_PRIO, 0) != 0;
+	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		uint64_t arg = modes[i];
+		if (modes[i] == MMTEST_RANDOM)
+			arg |= random_ops << MMTEST_ARG_SHIFT;
+		started += server_spawn_client("mmtest", arg, CHILD_PRIO, 0) != 0;
+	}
 	/* The device client may map the console UART, whichever kind this board has. */
 	static const char *const uarts[] = {"ns16550a", "snps,dw-apb-uart", "sifive,uart0",
 					    "starfive,jh7110-uart", 0};
@@ -389,6 +443,7 @@ static void run_memory_server(void)
 	utest("server_started_clients", started == sizeof(modes) / sizeof(modes[0]) + 3,
 	      "a client did not start");
 	server_run();
+	run_stress_clients();
 	/* Alone, so that nobody else's allocations blur its count: a client
 	 * with no resident quota runs the machine out of RAM, twice. */
 	static const struct mm_quota unlimited = {.entries = 1 << 20, .resident = 1UL << 40,
@@ -471,6 +526,10 @@ static int same_kernel_use(const struct mica_kernel_info *a, const struct mica_k
 
 int mica_main(uintptr_t arg)
 {
+	/* Before anything else: the kernel tests below expect one hart's
+	 * ordering, and every child we start inherits where we may run. */
+	unsigned hart0 = ~0u;
+	long pinned = mica_thread_affinity(1, &hart0);
 	const struct bootinfo *bi = (const struct bootinfo *)arg;
 	printf("root: boot info at %p, %llu free ranges, %llu modules\n", (void *)bi,
 	       (unsigned long long)bi->nranges, (unsigned long long)bi->nmodules);
@@ -483,6 +542,7 @@ int mica_main(uintptr_t arg)
 	}
 	if (bi->flags & BOOTINFO_F_BENCH) {
 		bench_ipc();
+		bench_smp();
 		static const struct mm_quota roomy = {.entries = 1 << 16, .resident = 1 << 16,
 						      .wired = 1024};
 		if (server_start() == 0 &&
@@ -493,6 +553,7 @@ int mica_main(uintptr_t arg)
 	not_ours_pa = bi->dtb_pa & ~(uint64_t)PAGE_MASK;
 	bootinfo = bi;
 
+	test_affinity(pinned, hart0);
 	struct mica_kernel_info before, after;
 	mica_kernel_info(&before);
 	EXPECT("endpoint_create", mica_endpoint_create(CAP_SLOT_MEMCTL, EP), 0);
@@ -507,6 +568,10 @@ int mica_main(uintptr_t arg)
 	test_capability_transfer();
 	test_fault_without_handler();
 	test_preemption();
+	if (harts > 1)
+		smp_tests(bi, harts, utest);
+	else
+		printf("root: 1 hart: SMP tests skipped\n");
 
 	mica_cap_delete(EP_FAULT);
 	mica_cap_delete(EP_CHILD);
@@ -521,6 +586,11 @@ int mica_main(uintptr_t arg)
 		 (unsigned long long)before.threads, (unsigned long long)after.threads);
 	utest("no_kernel_memory_leaked", same_kernel_use(&before, &after), why);
 
+	/* The memory server's clients inherit our affinity: let them spread. */
+	unsigned h = ~0u;
+	long r = mica_thread_affinity((1UL << harts) - 1, &h);
+	snprintf(why, sizeof(why), "result %ld, on hart %u", r, h);
+	utest("affinity_widened_to_every_hart", r == 1 && h < harts, why);
 	run_memory_server();
 	printf("UTEST summary: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
