@@ -133,7 +133,7 @@ USER_EXTRA_root := $(patsubst %,$(BUILD)/user/obj/%.o,user/tests/bench.c user/te
 $(BUILD)/user/obj/mm/vm_map.c.o: USER_CFLAGS += -DMICA_TEST
 USER_CLIENT_OBJS := $(patsubst %,$(BUILD)/user/obj/%.o,$(wildcard user/client/*.c))
 USER_EXTRA_child := $(USER_CLIENT_OBJS)
-USER_EXTRA_mmtest := $(USER_CLIENT_OBJS)
+USER_EXTRA_mmtest := $(USER_CLIENT_OBJS) $(BUILD)/user/obj/user/tests/mm_shoot.c.o
 $(BUILD)/user/root.elf: $(USER_EXTRA_root)
 $(BUILD)/user/child.elf: $(USER_EXTRA_child)
 $(BUILD)/user/mmtest.elf: $(USER_EXTRA_mmtest)

@@ -68,7 +68,9 @@ static struct secondary_setup secondary_setup[MICA_MAX_HARTS];
 
 extern char secondary_entry[], secondary_high[];
 
-#define SECONDARY_WAIT_MS 1000
+/* Generous: under emulation a hart's first steps can wait for the host's
+ * processors far longer than they take on silicon. */
+#define SECONDARY_WAIT_MS 4000
 
 _Noreturn void secondary_main(void);
 
@@ -264,7 +266,11 @@ _Noreturn void secondary_main(void)
 	int expected = 0;
 	if (!__atomic_compare_exchange_n(&s->state, &expected, 1, false, __ATOMIC_ACQ_REL,
 	                                 __ATOMIC_ACQUIRE)) {
-		csr_write(sie, 0); /* the boot hart gave up on us */
+		/* The boot hart gave up on us: say so, so that a slow start can be
+		 * told from one that never happens. */
+		kprintf("smp:       hart %llu came up after the boot hart gave up; parked\n",
+		        (unsigned long long)h->hartid);
+		csr_write(sie, 0);
 		for (;;)
 			wfi();
 	}

@@ -35,6 +35,8 @@ struct client_slot {
 	bool ending; /* killed by us; the slot is freed when the kernel's exit note comes */
 	struct mm_client c;
 	char name[24];
+	uint64_t entry;    /* where its threads start (the ELF entry) */
+	unsigned nthreads; /* threads started so far; an index is never reused */
 };
 static struct client_slot clients[MAX_CLIENTS];
 static unsigned nclients;
@@ -248,6 +250,38 @@ static unsigned elf_to_mm_prot(uint32_t f)
 	       ((f & ELF_PF_X) ? MM_PROT_EXEC : 0);
 }
 
+/* Undo map_thread_memory(): whatever of it is there goes. */
+static void unmap_thread_memory(struct mm_client *c, unsigned k)
+{
+	uint64_t top = USER_THREAD_STACK_TOP(k);
+	uint64_t out[IPC_MAX_WORDS];
+	unsigned nout;
+	struct mm_request req = {.op = MM_OP_UNMAP,
+				 .addr = top - (USER_STACK_PAGES + 1) * PAGE_SIZE,
+				 .len = (USER_STACK_PAGES + 1) * PAGE_SIZE};
+	mm_handle(c, &server_env, &req, out, &nout);
+	req.addr = USER_THREAD_IPCBUF_VA(k);
+	req.len = PAGE_SIZE;
+	mm_handle(c, &server_env, &req, out, &nout);
+}
+
+/* Thread k's stack (lazy, over a guard page) and IPC buffer (resident and
+ * wired: the kernel holds on to its frame). On failure nothing stays mapped. */
+static long map_thread_memory(struct mm_client *c, unsigned k)
+{
+	uint64_t top = USER_THREAD_STACK_TOP(k), lo = top - USER_STACK_PAGES * PAGE_SIZE;
+	long err = load_range(c, lo - PAGE_SIZE, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD, 0, 0, 0);
+	if (!err)
+		err = load_range(c, lo, USER_STACK_PAGES * PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+				 0, 0, 0, 0);
+	if (!err)
+		err = load_range(c, USER_THREAD_IPCBUF_VA(k), PAGE_SIZE,
+				 MM_PROT_READ | MM_PROT_WRITE, MM_MAP_WIRE, 0, 0, 0);
+	if (err)
+		unmap_thread_memory(c, k);
+	return err;
+}
+
 struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio,
 				      const struct mm_quota *quota)
 {
@@ -293,18 +327,10 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		err = load_range(&s->c, first, len, elf_to_mm_prot(seg->flags), MM_MAP_POPULATE,
 				 file + seg->offset, seg->vaddr - first, seg->filesz);
 	}
-	/* The stack is lazy; the page below it is a guard. The IPC buffer must be
-	 * resident and stay put: the kernel holds on to its frame. */
-	uint64_t stack_lo = USER_STACK_TOP - USER_STACK_PAGES * PAGE_SIZE;
 	if (!err)
-		err = load_range(&s->c, stack_lo - PAGE_SIZE, PAGE_SIZE, MM_PROT_NONE, MM_MAP_GUARD,
-				 0, 0, 0);
-	if (!err)
-		err = load_range(&s->c, stack_lo, USER_STACK_PAGES * PAGE_SIZE,
-				 MM_PROT_READ | MM_PROT_WRITE, 0, 0, 0, 0);
-	if (!err)
-		err = load_range(&s->c, USER_IPCBUF_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
-				 MM_MAP_WIRE, 0, 0, 0);
+		err = map_thread_memory(&s->c, 0);
+	s->entry = img.entry;
+	s->nthreads = 1;
 	if (!err)
 		err = mica_cap_copy_to(task, SERVER_TMP, MM_SERVER_SLOT,
 				       CAP_RIGHT_SEND | CAP_RIGHT_GRANT, 0);
@@ -319,6 +345,43 @@ struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned
 		return 0;
 	}
 	return &s->c;
+}
+
+void server_client_kill(struct mm_client *c)
+{
+	struct client_slot *s = client_by_badge(c->badge);
+	if (s && !s->ending)
+		client_end(s);
+}
+
+long server_client_add_thread(struct mm_client *c, uint64_t arg, unsigned prio)
+{
+	struct client_slot *s = client_by_badge(c->badge);
+	if (!s || s->ending)
+		return -MICA_ESRCH;
+	if (arg & ~USER_THREAD_ARG_MASK)
+		return -MICA_EINVAL;
+	if (s->nthreads >= USER_THREADS_MAX)
+		return -MICA_EAGAIN;
+	unsigned k = s->nthreads;
+	long err = map_thread_memory(c, k);
+	if (err)
+		return err;
+	/* Its faults come to us with the task's badge, like the first thread's. */
+	err = mica_cap_derive(SERVER_EP, SERVER_TMP, CAP_RIGHT_SEND | CAP_RIGHT_GRANT, c->badge);
+	if (!err) {
+		err = WITH_LOANS(mica_thread_start(
+			c->task, s->entry, USER_THREAD_STACK_TOP(k),
+			USER_THREAD_FLAG | (uint64_t)k << USER_THREAD_INDEX_SHIFT | arg,
+			USER_THREAD_IPCBUF_VA(k), prio, SERVER_TMP));
+		mica_cap_delete(SERVER_TMP);
+	}
+	if (err < 0) {
+		unmap_thread_memory(c, k);
+		return err;
+	}
+	s->nthreads++;
+	return 0;
 }
 
 static void reply_words(struct mica_msg *m, long result, const uint64_t *out, unsigned nout)

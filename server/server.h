@@ -23,6 +23,18 @@ void *server_window(uint64_t pa);
 struct mm_client *server_spawn_client(const char *module, uint64_t arg, unsigned prio,
 				      const struct mm_quota *quota);
 
+/* Start another thread in `c` (thread index 1, 2, ... up to USER_THREADS_MAX - 1,
+ * never reused) at its ELF entry with `arg` (< 2^56), a stack and an IPC
+ * buffer of its own, and the server as its fault handler; user code sees it
+ * as mica_thread_main(arg). -ESRCH: `c` is ending; -EINVAL: `arg` too wide;
+ * -EAGAIN: no index left; other errors from the mapping or the kernel.
+ * Nothing stays mapped on failure. */
+long server_client_add_thread(struct mm_client *c, uint64_t arg, unsigned prio);
+
+/* End `c` now, as for a violation but not counted as one: its memory goes at
+ * once, its slot when the kernel's exit note arrives (in server_run). */
+void server_client_kill(struct mm_client *c);
+
 /* Grant `c` the MMIO devices whose compatible string is in `compat` (NULL-ended):
  * its device capability table. */
 void server_grant_devices(struct mm_client *c, const char *const *compat);

@@ -21,7 +21,7 @@ struct mica_msg {
 };
 
 #define MICA_IPCBUF ((struct mica_ipc_buffer *)mica_ipcbuf_va)
-extern uintptr_t mica_ipcbuf_va;
+extern _Thread_local uintptr_t mica_ipcbuf_va; /* this thread's IPC buffer */
 
 static inline long mica_syscall6(unsigned long nr, unsigned long a0, unsigned long a1,
 				 unsigned long a2, unsigned long a3, unsigned long a4,
@@ -125,6 +125,10 @@ int mica_main(uintptr_t arg);
 
 _Noreturn void mica_task_exit(long status);
 _Noreturn void mica_thread_exit(void);
+/* Where a task's further threads start (USER_THREAD_FLAG in mica/bootinfo.h),
+ * with the argument they were given; returning ends the thread. A weak
+ * default ends them at once. */
+void mica_thread_main(uintptr_t arg);
 
 static inline long mica_cap_derive(uint64_t src, uint64_t dst, unsigned rights, uint64_t badge)
 {

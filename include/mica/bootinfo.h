@@ -10,6 +10,18 @@
 #define USER_IPCBUF_VA 0x7ffe0000UL
 #define USER_STACK_TOP 0x7ff00000UL
 #define USER_STACK_PAGES 16
+/* A task's further threads (the memory server's server_client_add_thread):
+ * thread k (1 <= k < USER_THREADS_MAX) starts at the ELF entry with
+ * a0 = USER_THREAD_FLAG | k << USER_THREAD_INDEX_SHIFT | its argument, its
+ * stack of USER_STACK_PAGES below USER_THREAD_STACK_TOP(k) over a guard page,
+ * and its IPC buffer at USER_THREAD_IPCBUF_VA(k). Thread 0 is the first. */
+#define USER_THREADS_MAX 8
+#define USER_THREAD_FLAG (1UL << 63)
+#define USER_THREAD_INDEX_SHIFT 56
+#define USER_THREAD_ARG_MASK ((1UL << USER_THREAD_INDEX_SHIFT) - 1)
+#define USER_THREAD_STACK_TOP(k) \
+	(USER_STACK_TOP - (uint64_t)(k) * (USER_STACK_PAGES + 1) * 0x1000UL)
+#define USER_THREAD_IPCBUF_VA(k) (USER_IPCBUF_VA + (uint64_t)(k) * 0x1000UL)
 #define BOOTINFO_MAGIC 0x4d494341424f4f54UL /* "MICABOOT" */
 #define BOOTINFO_MAX_RANGES 16
 #define BOOTINFO_MAX_MODULES 8

@@ -10,14 +10,21 @@ extern char __tdata_start[], __tdata_end[], __tbss_start[], __tbss_end[];
 void mica_tls_init(void *tls);
 _Noreturn void mica_start(uintptr_t arg);
 
-/* One TLS block for the task's first thread (errno and friends). */
-__attribute__((aligned(16))) char __user_tls[256];
-uintptr_t mica_ipcbuf_va = USER_IPCBUF_VA;
+/* One TLS block for the task's first thread (errno and friends); further
+ * threads keep theirs on their stacks (crt0.S). */
+#define TLS_BLOCK_SIZE 256
+__attribute__((aligned(16))) char __user_tls[TLS_BLOCK_SIZE];
+/* Per thread: each thread has an IPC buffer of its own. */
+_Thread_local uintptr_t mica_ipcbuf_va = USER_IPCBUF_VA;
+
+_Noreturn void mica_thread_entry(uintptr_t a0);
 
 void mica_tls_init(void *tls)
 {
 	size_t tdata = (size_t)(__tdata_end - __tdata_start);
 	size_t tbss = (size_t)(__tbss_end - __tbss_start);
+	if (tdata + tbss > TLS_BLOCK_SIZE)
+		mica_task_exit(-MICA_ENOMEM); /* nothing to report with: no TLS yet */
 	for (size_t i = 0; i < tdata; i++)
 		((char *)tls)[i] = __tdata_start[i];
 	for (size_t i = 0; i < tbss; i++)
@@ -28,6 +35,20 @@ void mica_tls_init(void *tls)
 _Noreturn void mica_start(uintptr_t arg)
 {
 	mica_task_exit(mica_main(arg));
+}
+
+/* A program with further threads defines its own; without one they end at once. */
+__attribute__((weak)) void mica_thread_main(uintptr_t arg)
+{
+	(void)arg;
+}
+
+_Noreturn void mica_thread_entry(uintptr_t a0)
+{
+	unsigned k = (unsigned)(a0 >> USER_THREAD_INDEX_SHIFT) & (USER_THREADS_MAX - 1);
+	mica_ipcbuf_va = USER_THREAD_IPCBUF_VA(k);
+	mica_thread_main(a0 & USER_THREAD_ARG_MASK);
+	mica_thread_exit();
 }
 
 _Noreturn void mica_task_exit(long status)

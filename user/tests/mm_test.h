@@ -15,11 +15,14 @@
 #define MMTEST_DEMO_WRITER 11 /* make run: allocate, share, protect, wire */
 #define MMTEST_DEMO_READER 12 /* make run: read the shared buffer, then fault on purpose */
 #define MMTEST_STRESS 13 /* pinned to hart (arg & 0xff): random operations, INFO and QUERY */
+#define MMTEST_SHOOT 14 /* two threads, harts (arg & 0xff) and (arg >> 8 & 0xff): mm_shoot.c */
 #define MMTEST_MODE_MASK 0xfffUL
 #define MMTEST_ARG_SHIFT 12 /* a mode's argument: the bits above the mode */
 
 #define MMTEST_RANDOM_OPS 100000
 #define MMTEST_STRESS_OPS 2500
+#define MMTEST_SHOOT_ROUNDS 2000
+#define MMTEST_SHOOT_VA 0x3400000000UL
 #define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */
 #define MMTEST_SHARE_VA 0x3200000000UL
 

@@ -14,6 +14,7 @@
 #include "user/mica.h"
 #include "user/mm.h"
 #include "user/posix_mm.h"
+#include "user/tests/mm_shoot.h"
 #include "user/tests/mm_test.h"
 
 static int failures;
@@ -608,6 +609,13 @@ static void demo_reader(void)
 	printf("reader: still alive?! that is a bug\n");
 }
 
+/* Our second thread, for the modes that have one (started by the server). */
+void mica_thread_main(uintptr_t arg)
+{
+	if ((arg & MMTEST_MODE_MASK) == MMTEST_SHOOT)
+		mm_shoot_replacer((unsigned)(arg >> MMTEST_ARG_SHIFT >> 8) & 0xff);
+}
+
 int mica_main(uintptr_t arg)
 {
 	uintptr_t mode = arg & MMTEST_MODE_MASK;
@@ -655,6 +663,8 @@ int mica_main(uintptr_t arg)
 	case MMTEST_BENCH:
 		bench_mm();
 		return 0;
+	case MMTEST_SHOOT:
+		return mm_shoot_reader((unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff);
 	case MMTEST_STRESS:
 		stress((unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff,
 		       (unsigned)(arg >> MMTEST_ARG_SHIFT >> 8));

@@ -399,6 +399,24 @@ static void run_stress_clients(void)
 	server_run();
 }
 
+/* A client with two threads on two harts other than ours where we can: one
+ * keeps using a page's translation, the other asks us to replace the page
+ * (mm_shoot.c). Alone, so that nothing else takes either hart. */
+static void run_shootdown_client(void)
+{
+	unsigned reader = harts - 1, replacer = harts > 2 ? 1 : 0;
+	uint64_t arg = MMTEST_SHOOT | (uint64_t)(reader | replacer << 8) << MMTEST_ARG_SHIFT;
+	struct mm_client *c = server_spawn_client("mmtest", arg, CHILD_PRIO, 0);
+	long err = c ? server_client_add_thread(c, arg, CHILD_PRIO) : -MICA_ENOMEM;
+	char why[64];
+	snprintf(why, sizeof(why), "result %ld", err);
+	utest("server_started_two_thread_client", err == 0, why);
+	if (c && err)
+		server_client_kill(c); /* its first thread would wait for ever */
+	if (c)
+		server_run();
+}
+
 /* Become the memory server for a set of test clients: one running every
  * operation and error case, three doing random operations against a model,
  * and three that touch memory they may not and must be killed. When the last
@@ -444,6 +462,8 @@ static void run_memory_server(void)
 	      "a client did not start");
 	server_run();
 	run_stress_clients();
+	if (harts > 1)
+		run_shootdown_client();
 	/* Alone, so that nobody else's allocations blur its count: a client
 	 * with no resident quota runs the machine out of RAM, twice. */
 	static const struct mm_quota unlimited = {.entries = 1 << 20, .resident = 1UL << 40,

@@ -1,0 +1,127 @@
+/*
+ * TLB shootdown through the MM protocol, as a multi-threaded program sees it.
+ * The task has two threads on two harts. The replacer asks the server to map
+ * a fresh page over MMTEST_SHOOT_VA (MAP FIXED: the old page is unmapped and
+ * its translation removed) and, once the server has replied, publishes the
+ * round. The reader's hart still caches the old translation, because the
+ * reader used it last and has stayed in the address space since, spinning on
+ * the round counter. Its next access must fault: a fresh page reads zero,
+ * and the fault makes the page resident, which INFO shows. An access through
+ * a stale TLB entry instead reads the old page (which holds the previous
+ * round's number) and leaves the resident count as it was.
+ */
+#include "user/tests/mm_shoot.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "mica/param.h"
+#include "user/mica.h"
+#include "user/mm.h"
+#include "user/tests/mm_test.h"
+
+/* Written by one thread each, read by the other. */
+static struct {
+	volatile uint64_t round;    /* replacer: the page was replaced for this round */
+	volatile uint64_t resident; /* replacer: our resident pages right after it */
+	volatile long error;        /* replacer: a request that failed, or 0 */
+	volatile uint64_t pad[5];   /* the reader's words on their own cache line */
+	volatile uint64_t seen;     /* reader: rounds checked */
+	volatile uint64_t failed;   /* reader: it gave up; the replacer stops too */
+} shoot;
+
+static long pin(unsigned hart)
+{
+	unsigned h = ~0u;
+	long r = mica_thread_affinity(1UL << hart, &h);
+	return r < 0 ? r : h == hart ? 0 : -MICA_EIO;
+}
+
+static inline void fence_publish(void)
+{
+	__asm__ volatile("fence rw,w" ::: "memory");
+}
+
+static inline void fence_acquire(void)
+{
+	__asm__ volatile("fence r,rw" ::: "memory");
+}
+
+void mm_shoot_replacer(unsigned hart)
+{
+	long err = pin(hart);
+	for (uint64_t r = 1; r <= MMTEST_SHOOT_ROUNDS && !err; r++) {
+		/* Wait until the reader has checked the last round and used the
+		 * page's translation again (or gave up). */
+		while (shoot.seen != r - 1 && !shoot.failed)
+			__asm__ volatile("" ::: "memory");
+		if (shoot.failed)
+			return;
+		void *got = 0;
+		struct mm_info_result info;
+		err = mm_map((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+			     MM_MAP_FIXED, 0, &got);
+		if (!err && got != (void *)MMTEST_SHOOT_VA)
+			err = -MICA_EFAULT;
+		if (!err)
+			err = mm_info(&info);
+		if (!err) {
+			shoot.resident = info.resident;
+			fence_publish();
+			shoot.round = r;
+		}
+	}
+	if (err) {
+		shoot.error = err;
+		fence_publish();
+		shoot.round = ~0ULL; /* the reader stops waiting */
+	}
+}
+
+int mm_shoot_reader(unsigned hart)
+{
+	volatile uint64_t *page = (volatile uint64_t *)MMTEST_SHOOT_VA;
+	struct mm_info_result info;
+	long err = pin(hart);
+	/* Our stack for the INFO call is resident before the counting starts. */
+	if (!err)
+		err = mm_info(&info);
+	uint64_t r = 0, stale = 0, bad_round = 0, got = 0, resident = 0, want = 0;
+	while (!err && r < MMTEST_SHOOT_ROUNDS) {
+		uint64_t next;
+		while ((next = shoot.round) == r)
+			__asm__ volatile("" ::: "memory");
+		fence_acquire();
+		if (next != r + 1)
+			break; /* the replacer stopped: its error says why */
+		r = next;
+		uint64_t v = *page; /* must fault: the page is new */
+		*page = r;
+		err = mm_info(&info);
+		if (!err && (v != 0 || info.resident != shoot.resident + 1)) {
+			if (!stale++) {
+				bad_round = r;
+				got = v;
+				resident = info.resident;
+				want = shoot.resident + 1;
+			}
+		}
+		/* Through the translation the fault made: our hart caches it now. */
+		if (!err && *page != r)
+			err = -MICA_EFAULT;
+		shoot.seen = r;
+	}
+	if (err || stale)
+		shoot.failed = 1;
+	bool ok = !err && !shoot.error && !stale && r == MMTEST_SHOOT_ROUNDS;
+	printf("UTEST mm_shootdown_via_server_hart%u: %s", hart, ok ? "PASS\n" : "FAIL ");
+	if (!ok)
+		printf("(%llu of %llu rounds; reader error %ld, replacer error %ld; %llu stale "
+		       "accesses, the first in round %llu: read %llu, resident %llu, want 0 and "
+		       "%llu)\n",
+		       (unsigned long long)r, (unsigned long long)MMTEST_SHOOT_ROUNDS, err,
+		       (long)shoot.error, (unsigned long long)stale, (unsigned long long)bad_round,
+		       (unsigned long long)got, (unsigned long long)resident,
+		       (unsigned long long)want);
+	return !ok;
+}
