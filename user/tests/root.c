@@ -399,6 +399,39 @@ static void run_stress_clients(void)
 	server_run();
 }
 
+/* server_client_add_thread's refusals, on a client whose only thread waits
+ * for a partner that never comes: each leaves its map as it was. The extra
+ * threads it does start have nothing to do and end at once. */
+static void test_add_thread_errors(void)
+{
+	struct mm_client *c = server_spawn_client("mmtest", MMTEST_SHOOT, CHILD_PRIO, 0);
+	if (!c) {
+		utest("server_add_thread_errors", 0, "no client");
+		return;
+	}
+	size_t n0 = c->map.nentries;
+	long wide = server_client_add_thread(c, USER_THREAD_ARG_MASK + 1, CHILD_PRIO);
+	bool same = c->map.nentries == n0;
+	long err = 0;
+	unsigned k;
+	for (k = 1; k < USER_THREADS_MAX && !err; k++)
+		err = server_client_add_thread(c, 0, CHILD_PRIO);
+	size_t n1 = c->map.nentries;
+	long full = server_client_add_thread(c, 0, CHILD_PRIO);
+	same = same && c->map.nentries == n1;
+	server_client_kill(c);
+	long gone = server_client_add_thread(c, 0, CHILD_PRIO);
+	char why[160];
+	snprintf(why, sizeof(why),
+		 "too wide %ld, thread %u of %u: %ld, one more %ld, after the kill %ld, map %s", wide,
+		 k - 1, USER_THREADS_MAX - 1, err, full, gone, same ? "unchanged" : "changed");
+	utest("server_add_thread_errors",
+	      wide == -MICA_EINVAL && err == 0 && full == -MICA_EAGAIN && gone == -MICA_ESRCH &&
+		  same,
+	      why);
+	server_run(); /* until its exit note */
+}
+
 /* A client with two threads on two harts other than ours where we can: one
  * keeps using a page's translation, the other asks us to replace the page
  * (mm_shoot.c). Alone, so that nothing else takes either hart. */
@@ -462,6 +495,7 @@ static void run_memory_server(void)
 	      "a client did not start");
 	server_run();
 	run_stress_clients();
+	test_add_thread_errors();
 	if (harts > 1)
 		run_shootdown_client();
 	/* Alone, so that nobody else's allocations blur its count: a client
