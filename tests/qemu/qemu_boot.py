@@ -56,8 +56,9 @@ CONFIGS = [
            load_pa=0x80200000),
     # Five ASID bits (31 ASIDs) make the ASIDs run out several times while four
     # harts run tasks; the shootdown tests must show remote fences happened.
+    # Its shootdown tests keep three harts spinning: on a 2-core host it runs about 100 s.
     Config("virt-smp4-4G", smp=4, mem="4G", ram_mib=4096, timer="stimecmp", load_pa=0x80200000,
-           append="mica.asid_bits=5",
+           append="mica.asid_bits=5", timeout=300,
            expect=[("asid bits limited", r"^mmu:\s+mica.asid_bits: using 5 of 16 ASID bits$"),
                    ("remote fences and ASID rollover",
                     r"^mica: 4 harts ran tasks; [1-9]\d* remote TLB fences reached [1-9]\d* "

@@ -9,6 +9,9 @@
  * and the fault makes the page resident, which INFO shows. An access through
  * a stale TLB entry instead reads the old page (which holds the previous
  * round's number) and leaves the resident count as it was.
+ *
+ * The SHARE flavour puts one frame in two tasks whose readers spin on two
+ * harts, and replaces it in both maps each round; it checks by value alone.
  */
 #include "user/tests/mm_shoot.h"
 
@@ -123,5 +126,101 @@ int mm_shoot_reader(unsigned hart)
 		       (long)shoot.error, (unsigned long long)stale, (unsigned long long)bad_round,
 		       (unsigned long long)got, (unsigned long long)resident,
 		       (unsigned long long)want);
+	return !ok;
+}
+
+/* The SHARE flavour: the state both tasks see, in a page the replacer maps
+ * and shares into the peer before the first round. */
+struct share_status {
+	volatile uint64_t round; /* replacer: both views of the page hold this round */
+	volatile long error;     /* replacer: a request that failed; the readers stop */
+	volatile uint64_t pad[6];
+	struct {
+		volatile uint64_t seen; /* rounds this reader checked */
+		volatile uint64_t failed;
+		volatile uint64_t pad[6];
+	} reader[2];
+};
+
+static struct share_status *const share_st = (struct share_status *)MMTEST_SHOOT_STATUS_VA;
+
+void mm_shoot_share_replacer(unsigned hart)
+{
+	long err = pin(hart);
+	void *got;
+	if (!err)
+		err = mm_map((void *)MMTEST_SHOOT_STATUS_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+			     MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE, 0, &got);
+	if (!err)
+		err = mm_share((void *)MMTEST_SHOOT_STATUS_VA, PAGE_SIZE, MMTEST_TOKEN_SLOT,
+			       (void *)MMTEST_SHOOT_STATUS_VA, MM_PROT_READ | MM_PROT_WRITE,
+			       MM_MAP_FIXED_NOREPLACE, &got);
+	if (err)
+		return; /* the readers time out waiting for the status page */
+	volatile uint64_t *page = (volatile uint64_t *)MMTEST_SHOOT_VA;
+	for (uint64_t r = 1; r <= MMTEST_SHOOT_ROUNDS && !err; r++) {
+		while ((share_st->reader[0].seen != r - 1 || share_st->reader[1].seen != r - 1) &&
+		       !share_st->reader[0].failed && !share_st->reader[1].failed)
+			__asm__ volatile("" ::: "memory");
+		if (share_st->reader[0].failed || share_st->reader[1].failed) {
+			err = -MICA_EIO; /* a reader gave up: release the other */
+			break;
+		}
+		/* The old frame leaves our map here and the peer's below; it
+		 * keeps round r - 1, which a stale translation would show. */
+		err = mm_map((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+			     MM_MAP_FIXED | MM_MAP_POPULATE, 0, &got);
+		if (!err) {
+			*page = r;
+			err = mm_share((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MMTEST_TOKEN_SLOT,
+				       (void *)MMTEST_SHOOT_VA, MM_PROT_READ, MM_MAP_FIXED, &got);
+		}
+		if (!err) {
+			fence_publish();
+			share_st->round = r;
+		}
+	}
+	if (err) {
+		share_st->error = err;
+		fence_publish();
+		share_st->round = ~0ULL;
+	}
+}
+
+int mm_shoot_share_reader(unsigned idx, unsigned hart)
+{
+	volatile uint64_t *page = (volatile uint64_t *)MMTEST_SHOOT_VA;
+	long err = pin(hart);
+	bool mapped = !err && mmtest_wait_mapped((volatile char *)MMTEST_SHOOT_STATUS_VA);
+	if (!err && !mapped)
+		err = -MICA_ENOENT; /* the status page never came */
+	uint64_t r = 0, stale = 0, bad_round = 0, got = 0;
+	while (!err && r < MMTEST_SHOOT_ROUNDS) {
+		uint64_t next;
+		while ((next = share_st->round) == r)
+			__asm__ volatile("" ::: "memory");
+		fence_acquire();
+		if (next != r + 1)
+			break;
+		r = next;
+		uint64_t v = *page;
+		if (v != r && !stale++) {
+			bad_round = r;
+			got = v;
+		}
+		share_st->reader[idx].seen = r;
+	}
+	if (mapped && (err || stale))
+		share_st->reader[idx].failed = 1;
+	long replacer_err = mapped ? share_st->error : 0;
+	bool ok = !err && !replacer_err && !stale && r == MMTEST_SHOOT_ROUNDS;
+	printf("UTEST mm_shootdown_share_%s_hart%u: %s", idx ? "peer" : "owner", hart,
+	       ok ? "PASS\n" : "FAIL ");
+	if (!ok)
+		printf("(%llu of %llu rounds; reader error %ld, replacer error %ld; %llu stale "
+		       "reads, the first in round %llu read %llu)\n",
+		       (unsigned long long)r, (unsigned long long)MMTEST_SHOOT_ROUNDS, err,
+		       replacer_err, (unsigned long long)stale, (unsigned long long)bad_round,
+		       (unsigned long long)got);
 	return !ok;
 }

@@ -16,6 +16,8 @@
 #define MMTEST_DEMO_READER 12 /* make run: read the shared buffer, then fault on purpose */
 #define MMTEST_STRESS 13 /* pinned to hart (arg & 0xff): random operations, INFO and QUERY */
 #define MMTEST_SHOOT 14 /* two threads, harts (arg & 0xff) and (arg >> 8 & 0xff): mm_shoot.c */
+#define MMTEST_SHOOT_SHARE 15 /* the same over a page shared into MMTEST_SHOOT_PEER */
+#define MMTEST_SHOOT_PEER 16  /* on hart (arg & 0xff): reads the page MMTEST_SHOOT_SHARE shares */
 #define MMTEST_MODE_MASK 0xfffUL
 #define MMTEST_ARG_SHIFT 12 /* a mode's argument: the bits above the mode */
 
@@ -23,6 +25,7 @@
 #define MMTEST_STRESS_OPS 2500
 #define MMTEST_SHOOT_ROUNDS 2000
 #define MMTEST_SHOOT_VA 0x3400000000UL
+#define MMTEST_SHOOT_STATUS_VA 0x3410000000UL /* SHOOT_SHARE's status page, in both tasks */
 #define MMTEST_TOKEN_SLOT 5 /* A holds B's share token here */
 #define MMTEST_SHARE_VA 0x3200000000UL
 

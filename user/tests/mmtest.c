@@ -366,7 +366,7 @@ static void stress(unsigned hart, unsigned k)
 	check(name, r >= 0 && h0 == hart && h1 == hart, r < 0 ? r : (long)h1);
 }
 
-static int wait_mapped(volatile char *va)
+int mmtest_wait_mapped(volatile char *va)
 {
 	struct mm_query_result q;
 	for (int spins = 0; spins < 20000; spins++) {
@@ -409,7 +409,7 @@ static void share_a(void)
 static void share_b(void)
 {
 	volatile char *shared = (volatile char *)MMTEST_SHARE_VA;
-	if (!wait_mapped(shared)) {
+	if (!mmtest_wait_mapped(shared)) {
 		check("share_arrived", 0, 0);
 		return;
 	}
@@ -601,7 +601,7 @@ static void demo_writer(void)
 static void demo_reader(void)
 {
 	volatile char *shared = (volatile char *)MMTEST_SHARE_VA;
-	if (!wait_mapped(shared))
+	if (!mmtest_wait_mapped(shared))
 		return;
 	printf("reader: found \"%s\" at %p\n", (const char *)shared, (void *)shared);
 	printf("reader: now writing to that read-only page on purpose...\n");
@@ -612,8 +612,11 @@ static void demo_reader(void)
 /* Our second thread, for the modes that have one (started by the server). */
 void mica_thread_main(uintptr_t arg)
 {
+	unsigned hart = (unsigned)(arg >> MMTEST_ARG_SHIFT >> 8) & 0xff;
 	if ((arg & MMTEST_MODE_MASK) == MMTEST_SHOOT)
-		mm_shoot_replacer((unsigned)(arg >> MMTEST_ARG_SHIFT >> 8) & 0xff);
+		mm_shoot_replacer(hart);
+	else if ((arg & MMTEST_MODE_MASK) == MMTEST_SHOOT_SHARE)
+		mm_shoot_share_replacer(hart);
 }
 
 int mica_main(uintptr_t arg)
@@ -665,6 +668,10 @@ int mica_main(uintptr_t arg)
 		return 0;
 	case MMTEST_SHOOT:
 		return mm_shoot_reader((unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff);
+	case MMTEST_SHOOT_SHARE:
+		return mm_shoot_share_reader(0, (unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff);
+	case MMTEST_SHOOT_PEER:
+		return mm_shoot_share_reader(1, (unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff);
 	case MMTEST_STRESS:
 		stress((unsigned)(arg >> MMTEST_ARG_SHIFT) & 0xff,
 		       (unsigned)(arg >> MMTEST_ARG_SHIFT >> 8));

@@ -450,6 +450,32 @@ static void run_shootdown_client(void)
 		server_run();
 }
 
+/* The same over one frame seen by two tasks: the owner's two threads and the
+ * peer's one on three harts (mm_shoot.c); each round the frame goes from
+ * both maps and both readers must see the new one. */
+static void run_share_shootdown_clients(void)
+{
+	unsigned owner = harts - 1, peer = harts - 2, replacer = harts > 3 ? 1 : 0;
+	uint64_t arg = MMTEST_SHOOT_SHARE | (uint64_t)(owner | replacer << 8) << MMTEST_ARG_SHIFT;
+	struct mm_client *x = server_spawn_client("mmtest", arg, CHILD_PRIO, 0);
+	struct mm_client *y = server_spawn_client(
+		"mmtest", MMTEST_SHOOT_PEER | (uint64_t)peer << MMTEST_ARG_SHIFT, CHILD_PRIO, 0);
+	long err = x && y ? server_give_share_token(x, y, MMTEST_TOKEN_SLOT) : -MICA_ENOMEM;
+	if (!err)
+		err = server_client_add_thread(x, arg, CHILD_PRIO);
+	char why[64];
+	snprintf(why, sizeof(why), "result %ld", err);
+	utest("server_started_share_shootdown_clients", err == 0, why);
+	if (err) { /* their readers would wait for a replacer */
+		if (x)
+			server_client_kill(x);
+		if (y)
+			server_client_kill(y);
+	}
+	if (x || y)
+		server_run();
+}
+
 /* Become the memory server for a set of test clients: one running every
  * operation and error case, three doing random operations against a model,
  * and three that touch memory they may not and must be killed. When the last
@@ -498,6 +524,10 @@ static void run_memory_server(void)
 	test_add_thread_errors();
 	if (harts > 1)
 		run_shootdown_client();
+	if (harts > 2)
+		run_share_shootdown_clients();
+	else
+		printf("root: %u harts: the SHARE shootdown test wants 3\n", harts);
 	/* Alone, so that nobody else's allocations blur its count: a client
 	 * with no resident quota runs the machine out of RAM, twice. */
 	static const struct mm_quota unlimited = {.entries = 1 << 20, .resident = 1UL << 40,
