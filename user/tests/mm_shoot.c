@@ -63,7 +63,7 @@ void mm_shoot_replacer(unsigned hart)
 		void *got = 0;
 		struct mm_info_result info;
 		err = mm_map((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
-			     MM_MAP_FIXED, 0, &got);
+		             MM_MAP_FIXED, 0, &got);
 		if (!err && got != (void *)MMTEST_SHOOT_VA)
 			err = -MICA_EFAULT;
 		if (!err)
@@ -149,12 +149,13 @@ void mm_shoot_share_replacer(unsigned hart)
 	long err = pin(hart);
 	void *got;
 	if (!err)
-		err = mm_map((void *)MMTEST_SHOOT_STATUS_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
-			     MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE, 0, &got);
+		err =
+		    mm_map((void *)MMTEST_SHOOT_STATUS_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
+		           MM_MAP_FIXED_NOREPLACE | MM_MAP_POPULATE, 0, &got);
 	if (!err)
 		err = mm_share((void *)MMTEST_SHOOT_STATUS_VA, PAGE_SIZE, MMTEST_TOKEN_SLOT,
-			       (void *)MMTEST_SHOOT_STATUS_VA, MM_PROT_READ | MM_PROT_WRITE,
-			       MM_MAP_FIXED_NOREPLACE, &got);
+		               (void *)MMTEST_SHOOT_STATUS_VA, MM_PROT_READ | MM_PROT_WRITE,
+		               MM_MAP_FIXED_NOREPLACE, &got);
 	if (err)
 		return; /* the readers time out waiting for the status page */
 	volatile uint64_t *page = (volatile uint64_t *)MMTEST_SHOOT_VA;
@@ -169,11 +170,11 @@ void mm_shoot_share_replacer(unsigned hart)
 		/* The old frame leaves our map here and the peer's below; it
 		 * keeps round r - 1, which a stale translation would show. */
 		err = mm_map((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MM_PROT_READ | MM_PROT_WRITE,
-			     MM_MAP_FIXED | MM_MAP_POPULATE, 0, &got);
+		             MM_MAP_FIXED | MM_MAP_POPULATE, 0, &got);
 		if (!err) {
 			*page = r;
 			err = mm_share((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MMTEST_TOKEN_SLOT,
-				       (void *)MMTEST_SHOOT_VA, MM_PROT_READ, MM_MAP_FIXED, &got);
+			               (void *)MMTEST_SHOOT_VA, MM_PROT_READ, MM_MAP_FIXED, &got);
 		}
 		if (!err) {
 			fence_publish();

@@ -21,23 +21,23 @@
 #include "user/tests/ipc_test.h"
 
 /* Slots the rest of the root task's tests leave alone. */
-#define SMP_EP 32         /* all rights: we receive the children's calls and faults */
-#define SMP_EP_CALL_A 33  /* send only: the first child's line to us */
-#define SMP_EP_FAULT_A 34 /* send only: its fault endpoint */
-#define SMP_EP_CALL_B 35  /* the same for the second */
-#define SMP_EP_FAULT_B 36
-#define SMP_TASK_A 37
-#define SMP_TASK_B 38
-#define BADGE_SMP_CALL_A 0x5301
+#define SMP_EP            32 /* all rights: we receive the children's calls and faults */
+#define SMP_EP_CALL_A     33 /* send only: the first child's line to us */
+#define SMP_EP_FAULT_A    34 /* send only: its fault endpoint */
+#define SMP_EP_CALL_B     35 /* the same for the second */
+#define SMP_EP_FAULT_B    36
+#define SMP_TASK_A        37
+#define SMP_TASK_B        38
+#define BADGE_SMP_CALL_A  0x5301
 #define BADGE_SMP_FAULT_A 0x5302
-#define BADGE_SMP_CALL_B 0x5303
+#define BADGE_SMP_CALL_B  0x5303
 #define BADGE_SMP_FAULT_B 0x5304
 
 #define SMP_CHILD_PRIO 5 /* below ours: a child runs on our hart only while we wait */
-#define ECHO_CALLS 10000
-#define SHOOT_ROUNDS 2000
+#define ECHO_CALLS     10000
+#define SHOOT_ROUNDS   2000
 #define SETTLE_SECONDS 5
-#define RW (MICA_PROT_READ | MICA_PROT_WRITE)
+#define RW             (MICA_PROT_READ | MICA_PROT_WRITE)
 
 static smp_report_fn report;
 static uint64_t timebase;
@@ -71,8 +71,8 @@ static void test_migrate(unsigned harts)
 		ok = r >= 0 && h == want && ki.hart_index == want;
 		if (!ok)
 			snprintf(why, sizeof(why),
-				 "asked for hart %u: result %ld, on hart %u, kernel_info says %llu", want,
-				 r, h, (unsigned long long)ki.hart_index);
+			         "asked for hart %u: result %ld, on hart %u, kernel_info says %llu",
+			         want, r, h, (unsigned long long)ki.hart_index);
 	}
 	unsigned h = ~0u;
 	uint64_t all = (1UL << harts) - 1;
@@ -80,7 +80,7 @@ static void test_migrate(unsigned harts)
 	if (ok && (r != 1 || h >= harts)) {
 		ok = false;
 		snprintf(why, sizeof(why), "widening to %#llx: result %ld, on hart %u",
-			 (unsigned long long)all, r, h);
+		         (unsigned long long)all, r, h);
 	}
 	r = mica_thread_affinity(1, &h);
 	if (ok && (r != (long)all || h != 0)) {
@@ -97,7 +97,7 @@ static void test_ipc_cross_hart(void)
 {
 	char why[160] = "";
 	long err = spawn_module("child", CAP_SLOT_MEMCTL, SMP_TASK_A,
-				CHILD_SMP_ECHO | 1UL << CHILD_ARG_SHIFT, 0, SMP_CHILD_PRIO);
+	                        CHILD_SMP_ECHO | 1UL << CHILD_ARG_SHIFT, 0, SMP_CHILD_PRIO);
 	bool started = err >= 0;
 	if (started)
 		err = mica_cap_copy_to(SMP_TASK_A, SMP_EP, CHILD_EP_SLOT, CAP_RIGHT_RECV, 0);
@@ -115,11 +115,12 @@ static void test_ipc_cross_hart(void)
 		     ipc_tag_words(m.tag) == 4 && m.mr[0] == i + 1 && m.mr[1] == ~(uint64_t)i + 1 &&
 		     m.mr[2] == (uint64_t)i * 3 + 1 && m.mr[3] == 1;
 		if (!ok)
-			snprintf(why, sizeof(why),
-				 "call %u: result %ld, label %llu, words %#llx %#llx %#llx, hart %lld",
-				 i, err, (unsigned long long)ipc_tag_label(m.tag),
-				 (unsigned long long)m.mr[0], (unsigned long long)m.mr[1],
-				 (unsigned long long)m.mr[2], (long long)m.mr[3]);
+			snprintf(
+			    why, sizeof(why),
+			    "call %u: result %ld, label %llu, words %#llx %#llx %#llx, hart %lld",
+			    i, err, (unsigned long long)ipc_tag_label(m.tag),
+			    (unsigned long long)m.mr[0], (unsigned long long)m.mr[1],
+			    (unsigned long long)m.mr[2], (long long)m.mr[3]);
 	}
 	unsigned h = ~0u;
 	mica_thread_affinity(0, &h);
@@ -147,15 +148,15 @@ struct reader {
 };
 
 static const struct reader reader_a = {.task = SMP_TASK_A,
-				       .call_slot = SMP_EP_CALL_A,
-				       .fault_slot = SMP_EP_FAULT_A,
-				       .call_badge = BADGE_SMP_CALL_A,
-				       .fault_badge = BADGE_SMP_FAULT_A};
+                                       .call_slot = SMP_EP_CALL_A,
+                                       .fault_slot = SMP_EP_FAULT_A,
+                                       .call_badge = BADGE_SMP_CALL_A,
+                                       .fault_badge = BADGE_SMP_FAULT_A};
 static const struct reader reader_b = {.task = SMP_TASK_B,
-				       .call_slot = SMP_EP_CALL_B,
-				       .fault_slot = SMP_EP_FAULT_B,
-				       .call_badge = BADGE_SMP_CALL_B,
-				       .fault_badge = BADGE_SMP_FAULT_B};
+                                       .call_slot = SMP_EP_CALL_B,
+                                       .fault_slot = SMP_EP_FAULT_B,
+                                       .call_badge = BADGE_SMP_CALL_B,
+                                       .fault_badge = BADGE_SMP_FAULT_B};
 
 /* Have the reader tell us when it has made two more accesses: armed while
  * it waits for our reply, so that we are blocked in recv long before it gets
@@ -174,8 +175,8 @@ static bool start_reader(struct reader *r, unsigned mode, char *why, size_t len)
 	r->st = 0;
 	r->armed = r->removed = false;
 	long err = spawn_module("child", CAP_SLOT_MEMCTL, r->task,
-				mode | (uint64_t)r->hart << CHILD_ARG_SHIFT, r->fault_slot,
-				SMP_CHILD_PRIO);
+	                        mode | (uint64_t)r->hart << CHILD_ARG_SHIFT, r->fault_slot,
+	                        SMP_CHILD_PRIO);
 	if (err < 0) {
 		snprintf(why, len, "could not start the child for hart %u (%ld)", r->hart, err);
 		return false;
@@ -185,9 +186,9 @@ static bool start_reader(struct reader *r, unsigned mode, char *why, size_t len)
 	 * until it moves to its own. So its pages can be entered now. */
 	uint64_t status = spawn_frames(PAGE_SIZE);
 	struct mica_mapping maps[2] = {{SMP_STATUS_VA, status, PAGE_SIZE, RW},
-				       {SMP_SHOOT_VA, shoot_frame, PAGE_SIZE, RW}};
+	                               {SMP_SHOOT_VA, shoot_frame, PAGE_SIZE, RW}};
 	err = status ? mica_cap_copy_to(r->task, r->call_slot, CHILD_EP_SLOT, CAP_RIGHT_SEND, 0)
-		     : -MICA_ENOMEM;
+	             : -MICA_ENOMEM;
 	if (err == 0)
 		err = mica_mm_enter(r->task, maps, 2);
 	if (err) {
@@ -197,13 +198,14 @@ static bool start_reader(struct reader *r, unsigned mode, char *why, size_t len)
 	r->st = spawn_window(status);
 	struct mica_msg m;
 	err = mica_recv(SMP_EP, &m);
-	bool ready = err == 0 && m.badge == r->call_badge &&
-		     ipc_tag_label(m.tag) == LABEL_SMP_READY;
+	bool ready =
+	    err == 0 && m.badge == r->call_badge && ipc_tag_label(m.tag) == LABEL_SMP_READY;
 	if (!ready || m.mr[0] != r->hart || (long)m.mr[1] < 0) {
-		snprintf(why, len,
-			 "the child for hart %u: result %ld, label %#llx, on hart %lld, affinity %lld",
-			 r->hart, err, (unsigned long long)ipc_tag_label(m.tag), (long long)m.mr[0],
-			 (long long)m.mr[1]);
+		snprintf(
+		    why, len,
+		    "the child for hart %u: result %ld, label %#llx, on hart %lld, affinity %lld",
+		    r->hart, err, (unsigned long long)ipc_tag_label(m.tag), (long long)m.mr[0],
+		    (long long)m.mr[1]);
 		return false; /* it waits for our reply until we kill it */
 	}
 	m.tag = 0;
@@ -215,7 +217,7 @@ static bool start_reader(struct reader *r, unsigned mode, char *why, size_t len)
  * came through its fault endpoint. A report of a stale access, or a message
  * from anyone else, fails the test. */
 static bool next_message(struct reader *rd, unsigned n, unsigned round, struct mica_msg *m,
-			 struct reader **from, bool *fault, char *why, size_t len)
+                         struct reader **from, bool *fault, char *why, size_t len)
 {
 	long err = mica_recv(SMP_EP, m);
 	uint64_t label = ipc_tag_label(m->tag);
@@ -232,33 +234,33 @@ static bool next_message(struct reader *rd, unsigned n, unsigned round, struct m
 	}
 	if (*from && !*fault && label == LABEL_SMP_STALE) {
 		snprintf(why, len,
-			 "round %u: on hart %u an access at epoch %llu (access %llu) went through "
-			 "without a fault: a stale translation",
-			 round, (*from)->hart, (unsigned long long)m->mr[0],
-			 (unsigned long long)m->mr[1]);
+		         "round %u: on hart %u an access at epoch %llu (access %llu) went through "
+		         "without a fault: a stale translation",
+		         round, (*from)->hart, (unsigned long long)m->mr[0],
+		         (unsigned long long)m->mr[1]);
 		return false; /* it waits in its call until we kill it */
 	}
 	if (!*from) {
 		snprintf(why, len, "round %u: a message with badge %#llx, label %#llx", round,
-			 (unsigned long long)m->badge, (unsigned long long)label);
+		         (unsigned long long)m->badge, (unsigned long long)label);
 		return false;
 	}
 	return true;
 }
 
 static void describe(const char *what, unsigned round, const struct reader *r,
-		     const struct mica_msg *m, char *why, size_t len)
+                     const struct mica_msg *m, char *why, size_t len)
 {
 	snprintf(why, len,
-		 "round %u: %s from the child on hart %u: label %#llx, address %#llx, access %llu",
-		 round, what, r->hart, (unsigned long long)ipc_tag_label(m->tag),
-		 (unsigned long long)m->mr[0], (unsigned long long)m->mr[1]);
+	         "round %u: %s from the child on hart %u: label %#llx, address %#llx, access %llu",
+	         round, what, r->hart, (unsigned long long)ipc_tag_label(m->tag),
+	         (unsigned long long)m->mr[0], (unsigned long long)m->mr[1]);
 }
 
 /* Answer a fault the reader owed us: give the page back, count the fault,
  * publish the next even epoch, and let it go on. */
 static bool answer_fault(struct reader *r, struct mica_msg *m, unsigned round, bool protect,
-			 char *why, size_t len)
+                         char *why, size_t len)
 {
 	uint64_t access = protect ? FAULT_ACCESS_WRITE : FAULT_ACCESS_READ;
 	if (m->mr[0] != SMP_SHOOT_VA || m->mr[1] != access) {
@@ -269,12 +271,12 @@ static bool answer_fault(struct reader *r, struct mica_msg *m, unsigned round, b
 	volatile uint64_t *page = spawn_window(shoot_frame);
 	if (protect && (*page & 1)) {
 		snprintf(why, len, "round %u: a write at epoch %llu reached the read-only page",
-			 round, (unsigned long long)*page);
+		         round, (unsigned long long)*page);
 		return false;
 	}
 	struct mica_mapping map = {SMP_SHOOT_VA, shoot_frame, PAGE_SIZE, RW};
 	long err = protect ? mica_mm_protect(r->task, SMP_SHOOT_VA, PAGE_SIZE, RW)
-			   : mica_mm_enter(r->task, &map, 1);
+	                   : mica_mm_enter(r->task, &map, 1);
 	if (err) {
 		snprintf(why, len, "round %u: could not give the page back (%ld)", round, err);
 		return false;
@@ -296,7 +298,7 @@ static bool answer_fault(struct reader *r, struct mica_msg *m, unsigned round, b
  * spinning: under emulation the readers' harts need the host's processors
  * more than we do. */
 static bool take_message(struct reader *rd, unsigned n, unsigned round, bool protect, char *why,
-			 size_t len)
+                         size_t len)
 {
 	struct mica_msg m;
 	struct reader *r;
@@ -311,8 +313,8 @@ static bool take_message(struct reader *rd, unsigned n, unsigned round, bool pro
 		return true;
 	}
 	describe(fault ? (r->removed ? "a strange fault" : "a fault it did not owe")
-		       : "an unexpected message",
-		 round, r, &m, why, len);
+	               : "an unexpected message",
+	         round, r, &m, why, len);
 	return false;
 }
 
@@ -357,13 +359,13 @@ static void test_shootdown(const char *name, unsigned mode, struct reader *rd, u
 			ok = take_message(rd, n, round, protect, why, sizeof(why));
 		for (unsigned i = 0; i < n && ok; i++) {
 			long err = protect ? mica_mm_protect(rd[i].task, SMP_SHOOT_VA, PAGE_SIZE,
-							     MICA_PROT_READ)
-					   : mica_mm_remove(rd[i].task, SMP_SHOOT_VA, PAGE_SIZE);
+			                                     MICA_PROT_READ)
+			                   : mica_mm_remove(rd[i].task, SMP_SHOOT_VA, PAGE_SIZE);
 			rd[i].removed = true;
 			if (err) {
 				ok = false;
 				snprintf(why, sizeof(why), "round %u: %s failed (%ld)", round,
-					 protect ? "mm_protect" : "mm_remove", err);
+				         protect ? "mm_protect" : "mm_remove", err);
 			}
 		}
 		if (!ok)
@@ -377,8 +379,9 @@ static void test_shootdown(const char *name, unsigned mode, struct reader *rd, u
 	for (unsigned i = 0; i < n; i++) {
 		if (ok && rd[i].st && rd[i].st->bad) {
 			ok = false;
-			snprintf(why, sizeof(why), "the child on hart %u counted %llu stale accesses",
-				 rd[i].hart, (unsigned long long)rd[i].st->bad);
+			snprintf(why, sizeof(why),
+			         "the child on hart %u counted %llu stale accesses", rd[i].hart,
+			         (unsigned long long)rd[i].st->bad);
 		}
 		/* Killing a task whose thread runs on another hart is allowed. */
 		if (rd[i].started) {
@@ -406,7 +409,7 @@ void smp_tests(const struct bootinfo *bi, unsigned harts, smp_report_fn rep)
 		err = mica_cap_derive(SMP_EP, ab[i]->call_slot, CAP_RIGHT_SEND, ab[i]->call_badge);
 		if (!err)
 			err = mica_cap_derive(SMP_EP, ab[i]->fault_slot, CAP_RIGHT_SEND,
-					      ab[i]->fault_badge);
+			                      ab[i]->fault_badge);
 	}
 	shoot_frame = spawn_frames(PAGE_SIZE);
 	report("smp_setup", err == 0 && shoot_frame, "no endpoints or no page");
@@ -438,10 +441,10 @@ void smp_tests(const struct bootinfo *bi, unsigned harts, smp_report_fn rep)
 		mica_yield();
 		mica_kernel_info(&k1);
 	} while ((k1.tasks != k0.tasks || k1.threads != k0.threads) &&
-		 rdtime() - t0 < SETTLE_SECONDS * timebase);
+	         rdtime() - t0 < SETTLE_SECONDS * timebase);
 	char why[96];
 	snprintf(why, sizeof(why), "tasks %llu -> %llu, threads %llu -> %llu",
-		 (unsigned long long)k0.tasks, (unsigned long long)k1.tasks,
-		 (unsigned long long)k0.threads, (unsigned long long)k1.threads);
+	         (unsigned long long)k0.tasks, (unsigned long long)k1.tasks,
+	         (unsigned long long)k0.threads, (unsigned long long)k1.threads);
 	report("smp_children_gone", k1.tasks == k0.tasks && k1.threads == k0.threads, why);
 }
