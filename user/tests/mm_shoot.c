@@ -40,14 +40,22 @@ static long pin(unsigned hart)
 	return r < 0 ? r : h == hart ? 0 : -MICA_EIO;
 }
 
-static inline void fence_publish(void)
+/* Everything stored before is visible before `value` is in `word`. */
+static void publish(volatile uint64_t *word, uint64_t value)
 {
 	__asm__ volatile("fence rw,w" ::: "memory");
+	*word = value;
 }
 
-static inline void fence_acquire(void)
+/* Spin until the round counter moves on from `r`; what was published before
+ * it is visible on return. Returns the new value (r + 1, or ~0 to stop). */
+static uint64_t await_round(volatile uint64_t *round, uint64_t r)
 {
+	uint64_t next;
+	while ((next = *round) == r)
+		__asm__ volatile("" ::: "memory");
 	__asm__ volatile("fence r,rw" ::: "memory");
+	return next;
 }
 
 void mm_shoot_replacer(unsigned hart)
@@ -70,14 +78,12 @@ void mm_shoot_replacer(unsigned hart)
 			err = mm_info(&info);
 		if (!err) {
 			shoot.resident = info.resident;
-			fence_publish();
-			shoot.round = r;
+			publish(&shoot.round, r);
 		}
 	}
 	if (err) {
 		shoot.error = err;
-		fence_publish();
-		shoot.round = ~0ULL; /* the reader stops waiting */
+		publish(&shoot.round, ~0ULL); /* the reader stops waiting */
 	}
 }
 
@@ -91,10 +97,7 @@ int mm_shoot_reader(unsigned hart)
 		err = mm_info(&info);
 	uint64_t r = 0, stale = 0, bad_round = 0, got = 0, resident = 0, want = 0;
 	while (!err && r < MMTEST_SHOOT_ROUNDS) {
-		uint64_t next;
-		while ((next = shoot.round) == r)
-			__asm__ volatile("" ::: "memory");
-		fence_acquire();
+		uint64_t next = await_round(&shoot.round, r);
 		if (next != r + 1)
 			break; /* the replacer stopped: its error says why */
 		r = next;
@@ -176,15 +179,12 @@ void mm_shoot_share_replacer(unsigned hart)
 			err = mm_share((void *)MMTEST_SHOOT_VA, PAGE_SIZE, MMTEST_TOKEN_SLOT,
 			               (void *)MMTEST_SHOOT_VA, MM_PROT_READ, MM_MAP_FIXED, &got);
 		}
-		if (!err) {
-			fence_publish();
-			share_st->round = r;
-		}
+		if (!err)
+			publish(&share_st->round, r);
 	}
 	if (err) {
 		share_st->error = err;
-		fence_publish();
-		share_st->round = ~0ULL;
+		publish(&share_st->round, ~0ULL); /* the readers stop waiting */
 	}
 }
 
@@ -197,10 +197,7 @@ int mm_shoot_share_reader(unsigned idx, unsigned hart)
 		err = -MICA_ENOENT; /* the status page never came */
 	uint64_t r = 0, stale = 0, bad_round = 0, got = 0;
 	while (!err && r < MMTEST_SHOOT_ROUNDS) {
-		uint64_t next;
-		while ((next = share_st->round) == r)
-			__asm__ volatile("" ::: "memory");
-		fence_acquire();
+		uint64_t next = await_round(&share_st->round, r);
 		if (next != r + 1)
 			break;
 		r = next;
